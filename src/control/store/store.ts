@@ -1,0 +1,83 @@
+// The coordinator store: a small key/value interface that both the embedded file store
+// and etcd implement, so that everything above it (the codis key layout, the dashboard,
+// the migration state machine) is written once and tested against both.
+//
+// Keys are absolute slash paths, as in codis: "/codis3/<product>/slots/slot-0042".
+// Values are the UTF-8 JSON text codis writes at those paths.
+
+/** Raised when the product lock is held by another live dashboard. */
+export class StoreLockedError extends Error {
+  constructor(readonly product: string, readonly holder: string) {
+    super(`store: acquire lock of ${product} failed, held by ${holder}`);
+    this.name = "StoreLockedError";
+  }
+}
+
+export interface Store {
+  /** Human-readable kind: "filesystem" or "etcd" (codis's coordinator_name). */
+  readonly kind: string;
+  /** Reads a key; undefined when absent. */
+  get(key: string): Promise<string | undefined>;
+  /** Creates or replaces a key. The write is durable when the promise resolves. */
+  put(key: string, value: string): Promise<void>;
+  /** Creates a key only if it does not exist; false when it already did. */
+  create(key: string, value: string): Promise<boolean>;
+  /** Removes a key (no error when absent). */
+  delete(key: string): Promise<void>;
+  /** Lists the full keys of the direct children of a folder path, sorted. */
+  list(dir: string): Promise<string[]>;
+  /**
+   * Takes the exclusive lock at `key` (codis: /codis3/<product>/topom) with `value` as the
+   * lock's content. Fails with StoreLockedError while another live owner holds it. A lock
+   * left by a dead owner (a process that is gone, or an etcd lease that expired) is taken over.
+   */
+  acquireLock(key: string, value: string): Promise<void>;
+  /** Releases a lock taken by this store instance. */
+  releaseLock(key: string): Promise<void>;
+  /** Releases resources (connections, lease keep-alives). */
+  close(): Promise<void>;
+}
+
+/** An in-memory store, for unit tests of the layers above. */
+export class MemoryStore implements Store {
+  readonly kind = "memory";
+  private readonly data = new Map<string, string>();
+  private readonly locks = new Set<string>();
+
+  async get(key: string): Promise<string | undefined> {
+    return this.data.get(key);
+  }
+  async put(key: string, value: string): Promise<void> {
+    this.data.set(key, value);
+  }
+  async create(key: string, value: string): Promise<boolean> {
+    if (this.data.has(key)) return false;
+    this.data.set(key, value);
+    return true;
+  }
+  async delete(key: string): Promise<void> {
+    this.data.delete(key);
+  }
+  async list(dir: string): Promise<string[]> {
+    const prefix = dir.endsWith("/") ? dir : dir + "/";
+    const out = new Set<string>();
+    for (const k of this.data.keys()) {
+      if (!k.startsWith(prefix)) continue;
+      const rest = k.slice(prefix.length);
+      const slash = rest.indexOf("/");
+      out.add(prefix + (slash < 0 ? rest : rest.slice(0, slash)));
+    }
+    return [...out].sort();
+  }
+  async acquireLock(key: string, value: string): Promise<void> {
+    if (this.locks.has(key) || this.data.has(key)) {
+      throw new StoreLockedError(key, this.data.get(key) ?? "?");
+    }
+    this.locks.add(key);
+    this.data.set(key, value);
+  }
+  async releaseLock(key: string): Promise<void> {
+    if (this.locks.delete(key)) this.data.delete(key);
+  }
+  async close(): Promise<void> {}
+}
