@@ -1,0 +1,107 @@
+// Starts a real single-member etcd (Debian's etcd-server, /usr/bin/etcd) on free loopback ports.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { freePort } from "./ports.js";
+
+export interface EtcdServer {
+  /** "127.0.0.1:<client port>", a codis coordinator_addr. */
+  addr: string;
+  clientPort: number;
+  /** Stops etcd (SIGKILL when kill is true), waits for the exit and removes its data folder. */
+  stop(kill?: boolean): Promise<void>;
+}
+
+const ETCD_BIN = process.env.ETCD_BIN ?? "/usr/bin/etcd";
+const servers = new Set<EtcdServer>();
+
+/** Starts etcd with a temp data folder and waits until /health says true. */
+export async function startEtcd(): Promise<EtcdServer> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await launch();
+    } catch (e) {
+      // Another process may grab a port between freePort() and etcd's bind: try new ones.
+      if (attempt >= 3) throw e;
+    }
+  }
+}
+
+async function launch(): Promise<EtcdServer> {
+  const dir = mkdtempSync(path.join(tmpdir(), "slotway-etcd-"));
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const client = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    "--name", "slotway-test", "--data-dir", path.join(dir, "data"),
+    "--listen-client-urls", client, "--advertise-client-urls", client,
+    "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+    "--initial-cluster", `slotway-test=${peer}`, "--initial-cluster-state", "new",
+    // Short raft timers make the one-member election quick and etcd's minimum lease TTL 1 s.
+    "--heartbeat-interval", "50", "--election-timeout", "500",
+    "--logger", "zap", "--log-outputs", "stderr", "--log-level", "error",
+  ];
+  const child: ChildProcess = spawn(ETCD_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  let spawnError: Error | undefined;
+  child.once("error", (e) => { spawnError = e; });
+
+  let stopped = false;
+  const server: EtcdServer = {
+    addr: `127.0.0.1:${clientPort}`,
+    clientPort,
+    async stop(kill = false) {
+      if (stopped) return;
+      stopped = true;
+      servers.delete(server);
+      if (child.exitCode === null && child.signalCode === null && !spawnError) {
+        child.kill(kill ? "SIGKILL" : "SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (spawnError) { await server.stop(); throw new Error(`cannot start ${ETCD_BIN}: ${spawnError.message}`); }
+    if (child.exitCode !== null) { await server.stop(); throw new Error(`etcd exited early: ${stderr}`); }
+    if (await healthy(clientPort)) break;
+    if (Date.now() > deadline) {
+      await server.stop(true);
+      throw new Error(`etcd on ${clientPort} not healthy after 15 s: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  servers.add(server);
+  return server;
+}
+
+function healthy(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get({ host: "127.0.0.1", port, path: "/health", timeout: 1000 }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => { body += d.toString(); });
+      res.on("end", () => resolve(res.statusCode === 200 && /"health"\s*:\s*"true"/.test(body)));
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+/** Stops every etcd this process started (for afterAll hooks). */
+export async function stopAllEtcd(): Promise<void> {
+  await Promise.all([...servers].map((s) => s.stop(true)));
+}
+
+// A test process that dies without its afterAll still must not leave etcd running.
+process.once("exit", () => {
+  for (const s of servers) void s.stop(true);
+});
