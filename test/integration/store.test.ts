@@ -389,6 +389,23 @@ describe("etcd store", () => {
     expect(await s.get(k)).toBeUndefined();
   });
 
+  it("keeps the lock node on its lease when the holder rewrites it", async () => {
+    const k = `${uniq()}/topom`;
+    const s = track(new EtcdStore(etcd.addr, { lockTtlSeconds: 5 }));
+    const raw = new Etcd3({ hosts: etcd.addr });
+    try {
+      await s.acquireLock(k, "v1");
+      const before = (await raw.get(k).exec()).kvs[0]!.lease;
+      expect(before).not.toBe("0");
+      await s.put(k, "v2");
+      const after = (await raw.get(k).exec()).kvs[0]!;
+      expect(after.value.toString()).toBe("v2");
+      expect(after.lease).toBe(before);
+    } finally {
+      raw.close();
+    }
+  });
+
   it("fails fast with a clear error when nothing listens", async () => {
     const port = await freePort();
     const s = track(new EtcdStore(`127.0.0.1:${port}`, { timeoutMs: 1500 }));

@@ -132,13 +132,26 @@ export class EtcdStore implements Store {
     // etcd counts the TTL from the grant, so the watchdog below counts from before it.
     const requested = Date.now();
     const lease = this.client.lease(this.ttl);
-    // Without a listener the loss of an ungranted lease would be reported nowhere.
+    // etcd3 reports a lease it could not keep as "lost"; lose() ignores leases not (yet) held.
     lease.on("lost", (err: Error) => this.lose(key, lease, err));
+    // Keep-alives are sent every TTL/3; the send time of the last acknowledged one bounds
+    // when etcd may expire the lease, so that is what the watchdog measures from
+    // (listening from the start: keep-alives begin as soon as the grant lands). Replies
+    // come in order on one stream, so each one acknowledges the oldest unanswered send; a
+    // send lost with its stream only makes the estimate older, which errs on the safe side.
+    let lastAcked = requested;
+    let sent: number[] = [];
+    lease.on("keepaliveEstablished", () => { sent = []; });
+    lease.on("keepaliveFired", () => {
+      if (sent.length >= 16) sent.shift();
+      sent.push(Date.now());
+    });
+    lease.on("keepaliveSucceeded", () => { lastAcked = sent.shift() ?? lastAcked; });
     let leaseId: string;
     try {
       leaseId = await this.call("grant lease for", key, () => lease.grant());
     } catch (e) {
-      await lease.revoke().catch(() => undefined);
+      void this.revokeQuietly(lease);
       throw e;
     }
     let res: ITxnResponse;
@@ -158,18 +171,6 @@ export class EtcdStore implements Store {
       throw new StoreLockedError(key, kv ? kv.value.toString("utf8") : "?");
     }
 
-    // Keep-alives are sent every TTL/3; the send time of the last acknowledged one bounds
-    // when etcd may expire the lease, so that is what the watchdog measures from. Replies
-    // come in order on one stream, so each one acknowledges the oldest unanswered send; a
-    // send lost with its stream only makes the estimate older, which errs on the safe side.
-    let lastAcked = requested;
-    let sent: number[] = [];
-    lease.on("keepaliveEstablished", () => { sent = []; });
-    lease.on("keepaliveFired", () => {
-      if (sent.length >= 16) sent.shift();
-      sent.push(Date.now());
-    });
-    lease.on("keepaliveSucceeded", () => { lastAcked = sent.shift() ?? lastAcked; });
     const limitMs = this.ttl * 1000 * 0.8;
     const watchdog = setInterval(() => {
       if (Date.now() - lastAcked > limitMs) {
@@ -214,11 +215,15 @@ export class EtcdStore implements Store {
   }
 
   private async revokeQuietly(lease: Lease): Promise<void> {
-    try {
-      await this.call("revoke lease", undefined, () => lease.revoke());
-    } catch {
-      // The lease expires by itself within its TTL; nothing else to do.
-    }
+    // revoke() stops the keep-alives at once, also for a grant still in flight (which would
+    // otherwise start them when it lands); only the RPC after it can fail or wait for its
+    // deadline, and then the lease expires by itself within its TTL.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      lease.revoke().catch(() => undefined),
+      new Promise<void>((r) => { timer = setTimeout(r, this.timeoutMs); }),
+    ]);
+    clearTimeout(timer);
   }
 
   private checkOpen(): void {
