@@ -55,7 +55,7 @@ const USAGE = `usage: npm run bench -- [options]
   --workers N             pass --workers N to slotway (default: slotway's own default, one per core)
   --pin [SPEC]            pin with taskset; SPEC like redis=0,proxy=1,load=1 (default: redis on CPU 0,
                           proxy and load generator on the others)
-  --loadgen-threads N     load generator worker threads (default: min(2, CPUs))
+  --loadgen-threads N     load generator worker threads (default: half the CPUs, at least 1)
   --keys N                key space (default 10000);  --loads a,b  only these loads (by name)
   --no-redis-benchmark    skip the redis-benchmark cross-check`;
 
@@ -63,7 +63,7 @@ function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
   const o: Options = {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
-    workers: undefined, pin: undefined, loadgenThreads: Math.min(2, cpus), keys: 10_000, valueSize: 100,
+    workers: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
     redisBenchmark: true, loads: undefined,
   };
   const num = (name: string, v: string | undefined, min: number): number => {
@@ -109,7 +109,7 @@ function splitOnce(s: string, sep: string): [string, string] {
 }
 
 function parsePin(spec: string | undefined, cpus: number): Pinning {
-  const rest = cpus > 1 ? `1-${cpus - 1}` : "0";
+  const rest = cpus > 2 ? `1-${cpus - 1}` : cpus === 2 ? "1" : "0";
   const p: Pinning = { redis: "0", proxy: rest, load: rest };
   for (const part of (spec ?? "").split(",").filter(Boolean)) {
     const [k, v] = splitOnce(part, "=");
@@ -253,13 +253,13 @@ async function main(): Promise<void> {
           if (!live.has(target) || stopping) continue;
           const s = await measureLoadgen(round, target, load);
           if (s) samples.push(s);
-          if (rb && live.has(target)) {
+          if (rb && !target.proc.exited && !stopping) {
             const r = await measureRedisBenchmark(round, target, load, s?.ops_per_sec);
             if (r) samples.push(r);
           }
-          if (target.proc.exited) {
+          if (target.proc.exited && !stopping) {
             live.delete(target);
-            const msg = `${target.name} exited during round ${round} (${load.name}); dropped from the remaining runs. Its output: ${firstLines(target.proc.output(), 6)}`;
+            const msg = `**${target.name} exited** during round ${round} (${load.name}); dropped from the remaining runs (exit ${target.proc.child.exitCode ?? target.proc.child.signalCode}). Its output: ${firstLines(target.proc.output(), 6) || "(none)"}`;
             console.error(`*** ${msg}`);
             notes.push(msg);
           }
@@ -277,9 +277,10 @@ async function main(): Promise<void> {
         const why = r.failure ?? "no replies in the measured interval";
         log(`round ${round} ${load.name} ${target.name}: FAILED: ${why}`);
         const key = `${target.name}/${load.name}`;
-        if (!failed.has(key)) notes.push(`${target.name}, ${load.name}, round ${round}: run failed: ${why}`);
+        if (!failed.has(key)) notes.push(`${target.name}, ${load.name}, round ${round}: run failed (not counted): ${why}`);
         failed.add(key);
-        if (r.ops === 0) return undefined;
+        // A run cut short would report a rate over a window it did not fill.
+        return undefined;
       }
       const wall = (b!.at - a!.at) / 1000;
       const sample: Sample = {
@@ -329,6 +330,8 @@ async function main(): Promise<void> {
       return sample;
     }
 
+    // Interrupted: the cleanup is under way, and a partial run must not overwrite a results file.
+    if (stopping) return;
     const rows = summarize(samples);
     notes.push(...loadgenNotes(rows, o.loadgenThreads));
     for (const r of rows) {
