@@ -1,1 +1,153 @@
-export {};
+#!/usr/bin/env node
+// slotway command line: proxy, dashboard, admin, demo.
+import { parseArgs } from "node:util";
+import { loadProxyConfig } from "./control/config.js";
+import { ConfigError } from "./core/config-schema.js";
+import { ProxyServer } from "./control/proxy.js";
+import { VERSION } from "./version.js";
+import { log, setLogLevel } from "./log.js";
+
+const HELP = `slotway ${VERSION}: a Redis-protocol cluster proxy (codis-compatible)
+
+Usage:
+  slotway proxy --config FILE [--dashboard ADDR | --fillslots FILE] [--workers N] [--log-level L]
+  slotway dashboard --config FILE
+  slotway admin --dashboard ADDR [command flags]   (slotway admin --help)
+  slotway demo [--port N] [--redis-ports A,B]
+  slotway --help | --version
+
+Commands:
+  proxy       Serve Redis clients, routing each key by slot to its backend group.
+              Standalone: list [[group]] tables (id, servers, slots) in the config and it
+              serves at once. With --dashboard ADDR it announces itself to a codis or slotway
+              dashboard and waits (answering "ERR router is not online") until it is filled
+              and started. With --fillslots FILE it fills from a JSON array of codis slots.
+  dashboard   Run the control plane: topology, slot assignment, migration (codis-dashboard API).
+  admin       Drive a dashboard from the command line (codis-admin flag names).
+  demo        Start two local redis-server processes and a proxy in front of them.
+
+Proxy flags:
+  --config FILE       proxy.toml (codis keys plus slotway keys; see README)
+  --dashboard ADDR    dashboard admin address host:port to announce to
+  --fillslots FILE    JSON array of codis Slot objects to fill at start
+  --workers N         override proxy_workers
+  --log-level L       error | warn | info | debug (overrides log_level)
+
+Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
+Signals: SIGHUP reloads the config file; SIGINT/SIGTERM stop.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const cmd = argv[0];
+  if (cmd === undefined || cmd === "--help" || cmd === "-h" || cmd === "help") {
+    process.stdout.write(HELP);
+    return cmd === undefined ? 2 : 0;
+  }
+  if (cmd === "--version" || cmd === "-v") {
+    process.stdout.write(`slotway ${VERSION}\n`);
+    return 0;
+  }
+  const rest = argv.slice(1);
+  switch (cmd) {
+    case "proxy":
+      return runProxy(rest);
+    case "dashboard":
+      return (await loadCommand("./control/dashboard/main.js", "runDashboard"))(rest);
+    case "admin":
+      return (await loadCommand("./control/admin-cli.js", "runAdmin"))(rest);
+    case "demo":
+      return (await loadCommand("./control/demo.js", "runDemo"))(rest);
+    default:
+      process.stderr.write(`slotway: unknown command "${cmd}"\n\n${HELP}`);
+      return 2;
+  }
+}
+
+type Command = (args: string[]) => Promise<number>;
+
+/** Loads a command's module on demand, so `slotway proxy` does not load the dashboard. */
+async function loadCommand(path: string, name: string): Promise<Command> {
+  const m = (await import(path)) as Record<string, Command>;
+  return m[name]!;
+}
+
+async function runProxy(args: string[]): Promise<number> {
+  let values: { config?: string; dashboard?: string; fillslots?: string; workers?: string; "log-level"?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args,
+      options: {
+        config: { type: "string", short: "c" },
+        dashboard: { type: "string" },
+        fillslots: { type: "string" },
+        workers: { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`slotway proxy: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (!values.config) {
+    process.stderr.write("slotway proxy: --config FILE is required\n");
+    return 2;
+  }
+  if (values.dashboard && values.fillslots) {
+    process.stderr.write("slotway proxy: --dashboard and --fillslots exclude each other\n");
+    return 2;
+  }
+  let loaded;
+  try {
+    loaded = loadProxyConfig(values.config);
+    if (values.workers !== undefined) {
+      const n = Number(values.workers);
+      if (!Number.isInteger(n) || n < 0 || n > 256) throw new ConfigError("--workers", "must be an integer 0-256");
+      loaded.config.proxy_workers = n;
+    }
+    if (values["log-level"] !== undefined) {
+      if (!setLogLevel(values["log-level"])) throw new ConfigError("--log-level", "must be error, warn, info or debug");
+      loaded.config.log_level = values["log-level"].toLowerCase();
+    }
+  } catch (e) {
+    process.stderr.write(`slotway: ${(e as Error).message}\n`);
+    return 2;
+  }
+  setLogLevel(loaded.config.log_level);
+  for (const w of loaded.warnings) log.warn(w);
+  const proxy = new ProxyServer({
+    configPath: values.config,
+    config: loaded.config,
+    dashboard: values.dashboard,
+    fillSlotsFile: values.fillslots,
+  });
+  try {
+    await proxy.start();
+  } catch (e) {
+    log.error(`cannot start: ${(e as Error).message}`);
+    await proxy.close().catch(() => undefined);
+    return 1;
+  }
+  process.on("SIGHUP", () => void proxy.reload());
+  return new Promise<number>((resolve) => {
+    const stop = (sig: string) => {
+      log.info(`${sig}: stopping`);
+      void proxy.close().then(() => resolve(0));
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`slotway: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,57 @@
+// Every error text a client can see, in one place. Texts marked (codis) are codis-proxy 3.2's,
+// kept byte for byte so that existing alerting and client code keep matching them.
+import { errorReply } from "./resp-encoder.js";
+
+/** (codis) dispatch-time failure prefix. */
+export const handleRequest = (why: string) => `ERR handle request, ${why}`;
+/** (codis) reply-time failure prefix. */
+export const handleResponse = (why: string) => `ERR handle response, ${why}`;
+
+/** (codis) a refused command; the connection stays open. */
+export const notAllowed = (name: string) => handleRequest(`command '${name}' is not allowed`);
+/** (codis) the slot has no backend. */
+export const SLOT_NOT_READY = handleRequest("slot is not ready, may be offline");
+/** (codis) written once before closing a connection accepted while the router is offline. */
+export const ROUTER_NOT_ONLINE = "ERR router is not online";
+/** (codis) written once before closing a connection over proxy_max_clients. */
+export const MAX_CLIENTS = "ERR max number of clients reached";
+/** (codis / Redis) AUTH family. */
+export const NOAUTH = "NOAUTH Authentication required";
+export const AUTH_NOT_SET = "ERR Client sent AUTH, but no password is set";
+export const INVALID_PASSWORD = "ERR invalid password";
+/** (codis) SELECT family. */
+export const INVALID_DB = "ERR invalid DB index";
+export const dbOutOfRange = (n: number) => `ERR invalid DB index, only accept DB [0,${n})`;
+/** (codis) wrong arity of a command the proxy handles itself. */
+export const wrongArgs = (name: string) => `ERR wrong number of arguments for '${name}' command`;
+/** (codis) SLOTSINFO addr naming an unknown backend. */
+export const backendNotFound = (addr: string) => `ERR backend server '${addr}' not found`;
+/** (codis) bad slot numbers for SLOTSSCAN / SLOTSMAPPING. */
+export const badSlotNum = (text: string, why: string) => `ERR parse slotnum '${text}' failed, ${why}`;
+/** (Redis) HELLO with a version other than 2 or 3. */
+export const NOPROTO = "NOPROTO unsupported protocol version";
+
+/**
+ * A backend failure, named with the backend address and the slot so an operator can tell
+ * which group is sick from the client's error alone.
+ */
+export const backendFailure = (why: string, addr: string, slot: number) =>
+  handleResponse(`backend conn failure, ${why} (backend ${addr}, slot ${slot})`);
+/** (codis text + address) the connection to the backend dropped with the request pending. */
+export const backendReset = (addr: string, slot: number) =>
+  handleResponse(`backend conn reset (backend ${addr}, slot ${slot})`);
+/** No reply from the backend within backend_recv_timeout. */
+export const backendTimeout = (addr: string, slot: number, ms: number) =>
+  handleResponse(`backend conn failure, no reply within ${ms} ms (backend ${addr}, slot ${slot})`);
+/** A migration step (SLOTSMGRTTAGONE, wrapper, MIGRATE) failed for this request. */
+export const migrateFailed = (why: string, from: string, slot: number) =>
+  handleRequest(`migrate slot ${slot} from ${from} failed, ${why}`);
+/** A reply the proxy had to merge or inspect was not the expected shape. */
+export const badReply = (name: string, why: string) => handleResponse(`bad ${name} resp: ${why}`);
+
+/** "ERR Protocol error: ..." as Redis words it; the connection is closed after it. */
+export const protocolError = (text: string) => `ERR ${text}`;
+
+// Pre-encoded replies for the hottest error paths.
+export const SLOT_NOT_READY_REPLY = errorReply(SLOT_NOT_READY);
+export const NOAUTH_REPLY = errorReply(NOAUTH);

@@ -1,0 +1,146 @@
+// Drives a resumable scanner over a socket's stream of chunks.
+//
+// Messages that lie whole inside one chunk are handed out in place (zero copy: the caller
+// gets the chunk and offsets). Only a message cut by a chunk boundary is copied, once, into
+// an assembly buffer, and the scanner is rebased onto it so nothing is scanned twice. A new
+// assembly buffer is taken for every cut message, because slices of the previous one may
+// still be queued for writing elsewhere.
+
+import { ScanStatus } from "../core/resp-scanner.js";
+
+export interface StreamScanner {
+  scan(buf: Buffer, pos: number, end: number): ScanStatus;
+  readonly partial: boolean;
+  readonly start: number;
+  readonly next: number;
+  readonly needEnd: number;
+  rebase(delta: number): void;
+  reset(): void;
+}
+
+/** Bytes copied from a chunk into the assembly buffer per step while a header is cut. */
+const HEADER_STEP = 4096;
+
+export class ChunkReader<S extends StreamScanner> {
+  /** The buffer holding the message last returned by next(). */
+  buf: Buffer = EMPTY;
+  /** Set when next() returns Error: the message is too large. */
+  tooLarge = false;
+
+  private cur: Buffer = EMPTY;
+  private curPos = 0;
+  private acc: Buffer | null = null;
+  private accLen = 0;
+  private accPos = 0;
+
+  constructor(readonly scanner: S, private readonly maxMessage: number) {}
+
+  /** Adds a chunk; call next() until it stops returning Complete. */
+  push(chunk: Buffer): void {
+    this.cur = chunk;
+    this.curPos = 0;
+  }
+
+  /** Bytes received and not yet handed out as complete messages. */
+  get buffered(): number {
+    return this.cur.length - this.curPos + (this.acc ? this.accLen - this.accPos : 0);
+  }
+
+  /** True when unscanned bytes of the current chunk remain (the caller stopped early). */
+  get hasUnread(): boolean {
+    return this.curPos < this.cur.length || (this.acc !== null && this.accPos < this.accLen && !this.scanner.partial);
+  }
+
+  next(): ScanStatus {
+    const sc = this.scanner;
+    for (;;) {
+      if (this.acc !== null) {
+        const acc = this.acc;
+        const st = sc.scan(acc, this.accPos, this.accLen);
+        if (st === ScanStatus.Complete) {
+          this.accPos = sc.next;
+          this.buf = acc;
+          if (this.accPos === this.accLen) this.dropAcc();
+          return st;
+        }
+        if (st === ScanStatus.Error) return st;
+        if (!sc.partial) {
+          // Everything in the assembly buffer was consumed at a message boundary.
+          this.dropAcc();
+          continue;
+        }
+        const remaining = this.cur.length - this.curPos;
+        if (remaining === 0) return ScanStatus.Incomplete;
+        const need = sc.needEnd - this.accLen;
+        const take = Math.min(remaining, need > 1 ? need : HEADER_STEP);
+        if (!this.ensure(take)) return ScanStatus.Error;
+        this.cur.copy(this.acc!, this.accLen, this.curPos, this.curPos + take);
+        this.accLen += take;
+        this.curPos += take;
+        continue;
+      }
+      const cur = this.cur;
+      if (this.curPos >= cur.length) return ScanStatus.Incomplete;
+      const st = sc.scan(cur, this.curPos, cur.length);
+      if (st === ScanStatus.Complete) {
+        this.curPos = sc.next;
+        this.buf = cur;
+        return st;
+      }
+      if (st === ScanStatus.Error) return st;
+      this.curPos = cur.length;
+      if (!sc.partial) return ScanStatus.Incomplete;
+      // A message is cut at the chunk end: move its start into a fresh assembly buffer.
+      const start = sc.start;
+      const len = cur.length - start;
+      if (len > this.maxMessage) {
+        this.tooLarge = true;
+        return ScanStatus.Error;
+      }
+      const want = Math.max(len * 2, Math.min(sc.needEnd - start, this.maxMessage), 16 * 1024);
+      const acc = Buffer.allocUnsafe(Math.min(want, this.maxMessage + 64));
+      cur.copy(acc, 0, start, cur.length);
+      sc.rebase(start);
+      this.acc = acc;
+      this.accLen = len;
+      this.accPos = 0;
+      return ScanStatus.Incomplete;
+    }
+  }
+
+  /** Makes room for `more` bytes after accLen, moving the partial message to a larger buffer. */
+  private ensure(more: number): boolean {
+    const acc = this.acc!;
+    if (this.accLen + more <= acc.length) return true;
+    const start = this.scanner.start;
+    const keep = this.accLen - start;
+    if (keep + more > this.maxMessage) {
+      this.tooLarge = true;
+      return false;
+    }
+    const cap = Math.min(Math.max((keep + more) * 2, this.scanner.needEnd - start), this.maxMessage + 64);
+    const next = Buffer.allocUnsafe(Math.max(cap, keep + more));
+    acc.copy(next, 0, start, this.accLen);
+    this.scanner.rebase(start);
+    this.acc = next;
+    this.accLen = keep;
+    this.accPos = 0;
+    return true;
+  }
+
+  private dropAcc(): void {
+    this.acc = null;
+    this.accLen = 0;
+    this.accPos = 0;
+  }
+
+  /** Forgets everything (on close or after a protocol error). */
+  reset(): void {
+    this.dropAcc();
+    this.cur = EMPTY;
+    this.curPos = 0;
+    this.scanner.reset();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

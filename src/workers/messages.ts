@@ -1,0 +1,31 @@
+// Messages between the control thread and data-plane workers.
+import type { ProxyConfig } from "../core/config-schema.js";
+import type { WorkerStatsSnapshot } from "./stats.js";
+
+export interface WorkerInit {
+  index: number;
+  version: string;
+  config: ProxyConfig;
+  slotTable: SharedArrayBuffer;
+  inflight: SharedArrayBuffer;
+  /** One Int32 word: clients connected over all workers (proxy_max_clients). */
+  clients: SharedArrayBuffer;
+  online: boolean;
+  /** Worker 0 binds host:port (or path); the others listen on worker 0's descriptor. */
+  listen: { host?: string; port?: number; ipv6Only?: boolean; path?: string; fd?: number };
+}
+
+export type MainToWorker =
+  | { t: "addrs"; seq: number; addrs: string[]; replicaSets: number[][][] }
+  | { t: "slots"; seq: number }
+  | { t: "online"; seq: number; online: boolean }
+  | { t: "config"; seq: number; config: ProxyConfig }
+  | { t: "loglevel"; seq: number; level: string }
+  | { t: "stats"; seq: number; reset?: boolean }
+  | { t: "shutdown"; seq: number };
+
+export type WorkerToMain =
+  | { t: "listening"; fd: number }
+  | { t: "ack"; seq: number }
+  | { t: "stats"; seq: number; data: WorkerStatsSnapshot }
+  | { t: "fatal"; message: string };

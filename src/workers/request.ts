@@ -1,0 +1,181 @@
+// A request record: one per client command (and one per split sub-command).
+//
+// Life of a record
+//   session         → queued in the session's reply FIFO (client order)
+//   backend.send()  → also queued in one backend connection's FIFO (wire order)
+//   complete()      → reply bytes attached, done = true; the session writes the completed
+//                     prefix of its FIFO and drops it
+//
+// Records are plain objects left to the young-generation GC rather than pooled: a pool saves
+// little at these rates (V8 scavenges short-lived objects cheaply) and a record released twice
+// would hand one client's reply to another, the one failure a proxy must never have.
+
+import type { CommandInfo } from "../core/command-table.js";
+import { mergeSplit } from "./merge.js";
+
+/** Reply post-processing the router applies before the session sees a reply. */
+export const enum Transform {
+  None = 0,
+  MergeArray, // MGET parent: array of the sub-replies' elements in key order
+  MergeOk, // MSET parent: +OK unless a sub-reply is an error
+  MergeSum, // DEL/EXISTS/TOUCH/UNLINK parent: sum of integer sub-replies
+  SlotsScan, // SCAN reply filtered to the keys of one slot
+  Internal, // a proxy-issued command (AUTH, SELECT, HELLO, PING, migration steps)
+}
+
+export interface ReplyOwner {
+  /** Called when a record of this owner completes. */
+  onReply(req: Req): void;
+}
+
+export type InternalCallback = (req: Req, reply: Buffer, isError: boolean) => void;
+
+// This worker's row of the shared in-flight counters (see core/slot-table.ts, invariant 3).
+let inflight: Int32Array = new Int32Array(1024);
+let inflightRow = 0;
+
+/** Points records at this worker's row of the in-flight counters. */
+export function setInflightRow(counts: Int32Array, row: number): void {
+  inflight = counts;
+  inflightRow = row;
+}
+
+/** Counts one request of a slot as in flight (before the slot's state is read). */
+export function countSlot(slot: number): void {
+  Atomics.add(inflight, inflightRow + slot, 1);
+}
+
+/** Ends the in-flight count of one request of a slot. */
+export function uncountSlot(slot: number): void {
+  Atomics.sub(inflight, inflightRow + slot, 1);
+}
+
+export class Req implements ReplyOwner {
+  /** The session (or parent request, or internal handler) that receives the reply. */
+  owner: ReplyOwner | null = null;
+  cmd: CommandInfo | null = null;
+  done = false;
+  /**
+   * The reply is reply[replyStart, replyEnd): usually a range of a backend's receive chunk,
+   * kept as offsets so that no Buffer view is made per reply.
+   */
+  reply: Buffer | null = null;
+  replyStart = 0;
+  replyEnd = 0;
+  /** The reply is an error (for stats and session_break_on_failure). */
+  isError = false;
+  /** The error came from the proxy itself (backend failure), not from the backend. */
+  failed = false;
+  /** The slot the request belongs to (for error texts), -1 when none. */
+  slot = -1;
+  /** The slot is counted in flight until the reply arrives. */
+  counted = false;
+  transform = Transform.None;
+
+  // Split commands: the parent keeps its sub-requests and where each key's answer goes.
+  subs: Req[] | null = null;
+  subsLeft = 0;
+  /** For each sub-request: the original key positions it carries (MGET ordering). */
+  subKeys: number[][] | null = null;
+  keyCount = 0;
+  /** Slots counted in flight for a request that carries keys of several slots. */
+  slots: number[] | null = null;
+
+  // The request's own bytes (kept only when they must be sent again later: held while the
+  // slot is locked, or forwarded after a migration step).
+  buf: Buffer | null = null;
+  start = 0;
+  end = 0;
+  db = 0;
+  resp3 = false;
+  /** Argument offsets in buf, when the migration path needs them again. */
+  args: Int32Array | null = null;
+  argc = 0;
+
+  /** Migration / internal state. */
+  internal: InternalCallback | null = null;
+  attempts = 0;
+  deadline = 0;
+  /** Extra integer for transforms (the slot of SLOTSSCAN). */
+  aux = 0;
+  /** Time the request was read (ms, performance clock), for per-command latency. */
+  t0 = 0;
+
+  /** Completes with reply bytes buf[start, end) and notifies the owner. */
+  complete(buf: Buffer, start: number, end: number, isError: boolean): void {
+    // The reply (or failure) is what ends a request's in-flight count: only then may a
+    // slot change that waits on the counters proceed.
+    if (this.counted) {
+      this.counted = false;
+      uncountSlot(this.slot);
+    }
+    if (this.slots !== null) {
+      const slots = this.slots;
+      this.slots = null;
+      for (let i = 0; i < slots.length; i++) uncountSlot(slots[i]!);
+    }
+    this.reply = buf;
+    this.replyStart = start;
+    this.replyEnd = end;
+    this.isError = isError;
+    this.done = true;
+    this.owner?.onReply(this);
+  }
+
+  /** A split parent receives its parts' replies here and merges after the last one. */
+  onReply(_sub: Req): void {
+    if (--this.subsLeft === 0) mergeSplit(this);
+  }
+
+  /** Completes with a whole buffer (a locally built reply). */
+  completeWith(reply: Buffer, isError: boolean): void {
+    this.complete(reply, 0, reply.length, isError);
+  }
+}
+
+/**
+ * A FIFO of records: array + head index, compacted when the dead prefix grows (never
+ * shift(), which is O(n) on large queues).
+ */
+export class ReqQueue {
+  private items: (Req | undefined)[] = [];
+  private head = 0;
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(r: Req): void {
+    this.items.push(r);
+  }
+
+  peek(): Req | undefined {
+    return this.items[this.head];
+  }
+
+  at(i: number): Req | undefined {
+    return this.items[this.head + i];
+  }
+
+  shift(): Req | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const r = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return r;
+  }
+
+  /** Removes and returns everything (for failing a connection's pending requests). */
+  drain(): Req[] {
+    const out = this.items.slice(this.head) as Req[];
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+}

@@ -1,0 +1,463 @@
+// One client connection.
+//
+//   socket data ─▶ ChunkReader(RequestScanner) ─▶ handle() ─┬─ local answer (PING, AUTH, ...)
+//                                                           ├─ router.dispatch (one slot)
+//                                                           └─ router.dispatchMulti (split)
+//   every request takes its place in the reply FIFO at once; flush() writes the completed
+//   prefix of the FIFO in one write per event-loop turn, so replies leave in request order.
+//
+// Backpressure: the session stops reading (and leaves unread bytes in place) when its
+// unanswered requests reach session_max_pipeline, or when replies queued to the socket exceed
+// session_send_bufsize; it reads again when the FIFO is half drained and the socket drained.
+
+import type net from "node:net";
+import { ChunkReader } from "./chunk-reader.js";
+import { RequestScanner, ScanStatus } from "../core/resp-scanner.js";
+import {
+  lookupCommand, UNKNOWN_COMMAND, Kind, hasBlockOption, streamsIndex, type CommandInfo,
+} from "../core/command-table.js";
+import { slotOf, SLOT_COUNT } from "../core/slot.js";
+import {
+  OK, PONG, bulkReply, errorReply, encodeValue, encodeCommand, encodeFromRanges, type RespInput,
+} from "../core/resp-encoder.js";
+import * as E from "../core/errors.js";
+import { Req, ReqQueue, Transform, type ReplyOwner } from "./request.js";
+import { flusher } from "./flusher.js";
+import { filterScanReply } from "./merge.js";
+import type { WorkerContext } from "./context.js";
+import { log } from "../log.js";
+
+const CRLF_LEN = 2;
+
+export class Session implements ReplyOwner {
+  dirty = false;
+  readonly id: number;
+  /** Time (ms) of the last request read, for the idle timeout. */
+  lastActive = performance.now();
+  /** socket.bytesWritten at the last tick, and when it last moved (send timeout). */
+  lastWritten = 0;
+  lastWriteProgress = performance.now();
+
+  private readonly reader: ChunkReader<RequestScanner>;
+  private readonly queue = new ReqQueue();
+  private db = 0;
+  private resp3 = false;
+  private authed: boolean;
+  private quitting = false;
+  private closed = false;
+  private readPaused = false;
+  private t0 = 0;
+
+  constructor(readonly socket: net.Socket, private readonly ctx: WorkerContext) {
+    this.id = ctx.nextSessionId();
+    const c = ctx.config;
+    this.authed = c.session_auth === "";
+    this.reader = new ChunkReader(
+      new RequestScanner({ maxArgs: c.session_max_args, maxBulk: c.session_max_bulk_len, maxInline: c.session_max_inline_len }),
+      Math.max(c.session_max_bulk_len + 64 * 1024, 1024 * 1024 * 1024),
+    );
+    socket.setNoDelay(true);
+    if (c.session_keepalive_period > 0) socket.setKeepAlive(true, c.session_keepalive_period);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => this.maybeResume());
+    socket.on("error", () => {}); // the close event follows; errors are normal client churn
+    socket.on("close", () => this.onClose());
+  }
+
+  private onData(chunk: Buffer): void {
+    this.t0 = performance.now();
+    this.lastActive = this.t0;
+    this.reader.push(chunk);
+    this.process();
+  }
+
+  /** Handles buffered requests until input runs out or a limit says stop. */
+  private process(): void {
+    const reader = this.reader;
+    const sc = reader.scanner;
+    const max = this.ctx.config.session_max_pipeline;
+    while (!this.quitting && !this.closed) {
+      if (this.queue.length >= max) {
+        this.pauseReading();
+        return;
+      }
+      const st = reader.next();
+      if (st === ScanStatus.Incomplete) break;
+      if (st === ScanStatus.Error) {
+        this.protocolError(reader.tooLarge ? "Protocol error: request too large" : sc.error);
+        return;
+      }
+      if (sc.inline) this.handle(sc.inlineBuf!, 0, sc.inlineBuf!.length, sc.offsets, sc.argc);
+      else this.handle(reader.buf, sc.reqStart, sc.next, sc.offsets, sc.argc);
+    }
+    if (this.readPaused && !this.quitting) this.maybeResume();
+  }
+
+  private pauseReading(): void {
+    if (!this.readPaused) {
+      this.readPaused = true;
+      this.socket.pause();
+    }
+  }
+
+  /** Reads again once the FIFO is half drained and the socket took its queued replies. */
+  private maybeResume(): void {
+    if (!this.readPaused || this.closed) return;
+    const c = this.ctx.config;
+    if (this.queue.length > c.session_max_pipeline / 2) return;
+    if (this.socket.writableLength > c.session_send_bufsize) return;
+    this.readPaused = false;
+    this.process();
+    if (!this.readPaused && !this.closed) this.socket.resume();
+  }
+
+  /** A request's reply arrived; only the head of the FIFO can unblock a write. */
+  onReply(req: Req): void {
+    if (req.transform === Transform.SlotsScan) this.applyScanFilter(req);
+    if (req === this.queue.peek()) flusher.session(this);
+  }
+
+  /** Writes the completed prefix of the FIFO in one write. */
+  flush(): void {
+    const q = this.queue;
+    if (this.closed) return;
+    let n = 0;
+    let total = 0;
+    for (;;) {
+      const r = q.at(n);
+      if (r === undefined || !r.done) break;
+      total += r.replyEnd - r.replyStart;
+      n++;
+    }
+    if (n === 0) return;
+    const stats = this.ctx.stats;
+    const now = performance.now();
+    let breakOnFailure = false;
+    if (n === 1) {
+      const r = q.shift()!;
+      stats.record(r, now);
+      breakOnFailure = r.failed;
+      this.socket.write(r.reply!.subarray(r.replyStart, r.replyEnd));
+    } else if (total <= 256 * 1024) {
+      const out = Buffer.allocUnsafe(total);
+      let p = 0;
+      for (let i = 0; i < n; i++) {
+        const r = q.shift()!;
+        stats.record(r, now);
+        if (r.failed) breakOnFailure = true;
+        const len = r.replyEnd - r.replyStart;
+        if (len < 48) {
+          const src = r.reply!;
+          const s = r.replyStart;
+          for (let j = 0; j < len; j++) out[p + j] = src[s + j]!;
+        } else {
+          r.reply!.copy(out, p, r.replyStart, r.replyEnd);
+        }
+        p += len;
+      }
+      this.socket.write(out);
+    } else {
+      // Large replies go out as they are (no copy), corked into one writev.
+      this.socket.cork();
+      for (let i = 0; i < n; i++) {
+        const r = q.shift()!;
+        stats.record(r, now);
+        if (r.failed) breakOnFailure = true;
+        this.socket.write(r.reply!.subarray(r.replyStart, r.replyEnd));
+      }
+      this.socket.uncork();
+    }
+    if (breakOnFailure && this.ctx.config.session_break_on_failure) {
+      this.close();
+      return;
+    }
+    if (this.quitting && q.length === 0) {
+      this.socket.end();
+      return;
+    }
+    if (this.readPaused) {
+      if (this.socket.writableLength > this.ctx.config.session_send_bufsize) return; // wait for drain
+      this.maybeResume();
+    } else if (this.socket.writableLength > this.ctx.config.session_send_bufsize) {
+      this.pauseReading();
+    }
+  }
+
+  // ------------------------------------------------------------------------------------
+  // Requests
+
+  private handle(buf: Buffer, start: number, end: number, args: Int32Array, argc: number): void {
+    const cmd = lookupCommand(buf, args[0]!, args[1]!) ?? UNKNOWN_COMMAND;
+    const req = new Req();
+    req.cmd = cmd;
+    req.owner = this;
+    req.db = this.db;
+    req.resp3 = this.resp3;
+    req.t0 = this.t0;
+    this.queue.push(req);
+
+    if (!this.authed && cmd.kind !== Kind.Auth && cmd.kind !== Kind.Quit && cmd.kind !== Kind.Hello) {
+      req.completeWith(E.NOAUTH_REPLY, true);
+      return;
+    }
+    switch (cmd.kind) {
+      case Kind.Forward: {
+        const ri = cmd.routeIndex;
+        const slot = ri < argc ? slotOf(buf, args[2 * ri]!, args[2 * ri + 1]!) : 0;
+        this.ctx.router.dispatch(req, slot, buf, start, end, args, argc);
+        return;
+      }
+      case Kind.MGet:
+        if (argc < 2) return this.fail(req, E.wrongArgs("MGET"));
+        this.ctx.router.dispatchMulti(req, buf, start, end, args, argc, 1, Transform.MergeArray);
+        return;
+      case Kind.MSet:
+        if (argc < 3 || (argc - 1) % 2 !== 0) return this.fail(req, E.wrongArgs("MSET"));
+        this.ctx.router.dispatchMulti(req, buf, start, end, args, argc, 2, Transform.MergeOk);
+        return;
+      case Kind.SumKeys:
+        if (argc < 2) return this.fail(req, E.wrongArgs(cmd.name));
+        this.ctx.router.dispatchMulti(req, buf, start, end, args, argc, 1, Transform.MergeSum);
+        return;
+      case Kind.Refused:
+      case Kind.Blocking:
+        return this.fail(req, E.notAllowed(cmd.name));
+      case Kind.Keyless:
+        this.ctx.router.dispatchKeyless(req, buf, start, end);
+        return;
+      case Kind.XRead: {
+        const at = (i: number) => buf.subarray(args[2 * i], args[2 * i + 1]);
+        if (hasBlockOption(argc, at)) return this.fail(req, E.notAllowed(cmd.name));
+        const s = streamsIndex(argc, at);
+        const slot = s > 0 && s + 1 < argc ? slotOf(buf, args[2 * s + 2]!, args[2 * s + 3]!) : 0;
+        this.ctx.router.dispatch(req, slot, buf, start, end, args, argc);
+        return;
+      }
+      default:
+        this.local(req, cmd, buf, args, argc);
+    }
+  }
+
+  private local(req: Req, cmd: CommandInfo, buf: Buffer, args: Int32Array, argc: number): void {
+    const arg = (i: number) => buf.toString("utf8", args[2 * i], args[2 * i + 1]);
+    const c = this.ctx.config;
+    switch (cmd.kind) {
+      case Kind.Quit:
+        this.quitting = true;
+        return this.ok(req, OK);
+      case Kind.Ping:
+        if (argc === 1) return this.ok(req, PONG);
+        if (argc === 2) return this.ok(req, bulkReply(buf.subarray(args[2], args[3])));
+        return this.fail(req, E.wrongArgs("PING"));
+      case Kind.Echo:
+        if (argc !== 2) return this.fail(req, E.wrongArgs("ECHO"));
+        return this.ok(req, bulkReply(buf.subarray(args[2], args[3])));
+      case Kind.Auth: {
+        if (argc !== 2 && argc !== 3) return this.fail(req, E.wrongArgs("AUTH"));
+        if (c.session_auth === "") return this.fail(req, E.AUTH_NOT_SET);
+        const user = argc === 3 ? arg(1) : "default";
+        if (user !== "default" || arg(argc - 1) !== c.session_auth) {
+          this.authed = false;
+          return this.fail(req, E.INVALID_PASSWORD);
+        }
+        this.authed = true;
+        return this.ok(req, OK);
+      }
+      case Kind.Select: {
+        if (argc !== 2) return this.fail(req, E.wrongArgs("SELECT"));
+        const text = arg(1);
+        const db = /^[+-]?\d{1,9}$/.test(text) ? Number(text) : NaN;
+        if (!Number.isInteger(db)) return this.fail(req, E.INVALID_DB);
+        if (db < 0 || db >= c.backend_number_databases) return this.fail(req, E.dbOutOfRange(c.backend_number_databases));
+        this.db = db;
+        return this.ok(req, OK);
+      }
+      case Kind.Hello:
+        return this.hello(req, argc, arg);
+      case Kind.SlotsHashKey: {
+        const out: RespInput[] = [];
+        for (let i = 1; i < argc; i++) out.push(slotOf(buf, args[2 * i]!, args[2 * i + 1]!));
+        return this.ok(req, encodeValue(out, this.resp3));
+      }
+      case Kind.SlotsMapping:
+        return this.slotsMapping(req, argc, arg);
+      case Kind.SlotsInfo: {
+        if (argc < 2) return this.fail(req, E.wrongArgs("SLOTSINFO"));
+        const addr = arg(1);
+        const pool = this.ctx.router.poolByAddr(addr);
+        if (pool === null) return this.fail(req, E.backendNotFound(addr));
+        // codis: "SLOTSINFO addr [args]" runs "SLOTSINFO [args]" on that backend.
+        const ranges = args.slice(4, argc * 2);
+        const bytes = encodeFromRanges(SLOTSINFO, buf, ranges, argc - 2);
+        pool.conn(this.db, this.resp3, 0).send(req, bytes, 0, bytes.length);
+        return;
+      }
+      case Kind.SlotsScan:
+        return this.slotsScan(req, argc, arg);
+      default:
+        return this.fail(req, E.notAllowed(cmd.name));
+    }
+  }
+
+  private hello(req: Req, argc: number, arg: (i: number) => string): void {
+    let proto = this.resp3 ? 3 : 2;
+    let i = 1;
+    if (argc > 1) {
+      const v = arg(1);
+      if (!/^\d+$/.test(v)) return this.fail(req, "ERR Protocol version is not an integer or out of range");
+      proto = Number(v);
+      if (proto !== 2 && proto !== 3) return this.fail(req, E.NOPROTO);
+      i = 2;
+    }
+    while (i < argc) {
+      const opt = arg(i).toUpperCase();
+      if (opt === "AUTH" && i + 2 < argc) {
+        const c = this.ctx.config;
+        if (c.session_auth === "") return this.fail(req, E.AUTH_NOT_SET);
+        if (arg(i + 1) !== "default" || arg(i + 2) !== c.session_auth) {
+          return this.fail(req, "WRONGPASS invalid username-password pair or user is disabled.");
+        }
+        this.authed = true;
+        i += 3;
+      } else if (opt === "SETNAME" && i + 1 < argc) {
+        i += 2;
+      } else {
+        return this.fail(req, `ERR Syntax error in HELLO option '${arg(i)}'`);
+      }
+    }
+    if (!this.authed) {
+      return this.fail(req, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+    }
+    this.resp3 = proto === 3;
+    const reply = encodeValue({
+      map: [
+        ["server", "slotway"],
+        ["version", this.ctx.version],
+        ["proto", proto],
+        ["id", this.id],
+        ["mode", "proxy"],
+        ["role", "master"],
+        ["modules", []],
+      ],
+    }, this.resp3);
+    this.ok(req, reply);
+  }
+
+  private slotsMapping(req: Req, argc: number, arg: (i: number) => string): void {
+    if (argc > 2) return this.fail(req, E.wrongArgs("SLOTSMAPPING"));
+    if (argc === 1) {
+      const all: RespInput[] = [];
+      for (let s = 0; s < SLOT_COUNT; s++) all.push(this.ctx.slotMapping(s));
+      return this.ok(req, encodeValue(all, this.resp3));
+    }
+    const slot = this.parseSlot(req, arg(1));
+    if (slot < 0) return;
+    this.ok(req, encodeValue(this.ctx.slotMapping(slot), this.resp3));
+  }
+
+  /** SLOTSSCAN slot cursor [COUNT n]: a SCAN on the slot's backend, filtered to the slot. */
+  private slotsScan(req: Req, argc: number, arg: (i: number) => string): void {
+    if (argc < 3) return this.fail(req, E.wrongArgs("SLOTSSCAN"));
+    const slot = this.parseSlot(req, arg(1));
+    if (slot < 0) return;
+    const scan: (string | number)[] = ["SCAN", arg(2)];
+    for (let i = 3; i + 1 < argc; i += 2) {
+      if (arg(i).toUpperCase() === "COUNT") scan.push("COUNT", arg(i + 1));
+    }
+    req.transform = Transform.SlotsScan;
+    req.aux = slot;
+    const bytes = encodeCommand(scan);
+    this.ctx.router.dispatch(req, slot, bytes, 0, bytes.length, null, 0);
+  }
+
+  private applyScanFilter(req: Req): void {
+    if (req.isError) return;
+    const out = filterScanReply(req.reply!, req.replyStart, req.replyEnd, req.aux);
+    if (out === null) {
+      req.reply = errorReply(E.badReply("slotsscan", "SCAN reply is not [cursor, keys]"));
+      req.isError = true;
+    } else {
+      req.reply = out;
+    }
+    req.replyStart = 0;
+    req.replyEnd = req.reply.length;
+  }
+
+  private parseSlot(req: Req, text: string): number {
+    if (!/^[+-]?\d+$/.test(text)) {
+      this.fail(req, E.badSlotNum(text, "strconv.ParseInt: parsing " + JSON.stringify(text) + ": invalid syntax"));
+      return -1;
+    }
+    const n = Number(text);
+    if (n < 0 || n >= SLOT_COUNT) {
+      this.fail(req, E.badSlotNum(text, "out of range"));
+      return -1;
+    }
+    return n;
+  }
+
+  private ok(req: Req, reply: Buffer): void {
+    req.completeWith(reply, false);
+  }
+
+  private fail(req: Req, text: string): void {
+    req.completeWith(errorReply(text), true);
+  }
+
+  /** One path for protocol errors: say why, then close (Valkey's habit). */
+  private protocolError(text: string): void {
+    log.debug(`session ${this.id} from ${this.socket.remoteAddress}: ${text}`);
+    this.ctx.stats.protocolErrors++;
+    this.reader.reset();
+    this.quitting = true;
+    // Replies already owed are still delivered first, in order.
+    const req = new Req();
+    req.owner = this;
+    this.queue.push(req);
+    req.completeWith(errorReply(E.protocolError(text)), true);
+  }
+
+  /** Closes at once (send timeout, idle timeout, break on failure, shutdown). */
+  close(): void {
+    if (this.closed) return;
+    this.socket.destroy();
+    this.onClose();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.reader.reset();
+    // Records still waiting on backends keep their owner pointer; their replies land in a
+    // FIFO nobody reads, which the GC collects with this session.
+    this.ctx.sessionClosed(this);
+  }
+
+  /** Periodic check for the idle and send timeouts. */
+  tick(now: number): void {
+    const c = this.ctx.config;
+    if (this.socket.writableLength > 0) {
+      const written = this.socket.bytesWritten;
+      if (written !== this.lastWritten) {
+        this.lastWritten = written;
+        this.lastWriteProgress = now;
+      } else if (c.session_send_timeout > 0 && now - this.lastWriteProgress > c.session_send_timeout) {
+        log.info(`session ${this.id}: client took no reply for ${c.session_send_timeout} ms, closing`);
+        this.close();
+        return;
+      }
+    } else {
+      this.lastWriteProgress = now;
+    }
+    if (c.session_recv_timeout > 0 && this.queue.length === 0 && now - this.lastActive > c.session_recv_timeout) {
+      this.close();
+    }
+  }
+
+  get pending(): number {
+    return this.queue.length;
+  }
+}
+
+const SLOTSINFO = Buffer.from("SLOTSINFO");
+void CRLF_LEN;

@@ -1,0 +1,185 @@
+// Entry of a data-plane worker thread.
+//
+//   clients ──▶ shared listening socket ──▶ Session ──▶ Router ──▶ Pool ──▶ BackendConn ──▶ Redis
+//                 (one fd, every worker          │   scan,      slot table     (db, proto,
+//                  accepts from it)              │   route      in shared      slot-pinned
+//                                                │              memory         connection)
+//                                                ◀── replies in request order ◀── FIFO match
+//
+// The control (main) thread owns the slot table and tells workers, by message, about new
+// backend addresses, slot changes (to re-dispatch held requests), online state, config
+// reloads, and asks them for stats. Workers never block: everything here is callbacks.
+
+import net from "node:net";
+import { parentPort, workerData } from "node:worker_threads";
+import { SlotTable, ONLINE } from "../core/slot-table.js";
+import { SLOT_COUNT } from "../core/slot.js";
+import type { ProxyConfig } from "../core/config-schema.js";
+import { errorReply, type RespInput } from "../core/resp-encoder.js";
+import * as E from "../core/errors.js";
+import { Router, type RouterSettings } from "./router.js";
+import { Session } from "./session.js";
+import { WorkerStats, type WorkerStatsSnapshot } from "./stats.js";
+import { setInflightRow } from "./request.js";
+import type { WorkerContext } from "./context.js";
+import type { MainToWorker, WorkerInit, WorkerToMain } from "./messages.js";
+import { log, setLogLevel } from "../log.js";
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+const send = (m: WorkerToMain) => port.postMessage(m);
+
+let config: ProxyConfig = init.config;
+setLogLevel(config.log_level);
+const table = new SlotTable(init.slotTable);
+const clientCount = new Int32Array(init.clients);
+setInflightRow(new Int32Array(init.inflight), init.index * SLOT_COUNT);
+
+export function routerSettings(c: ProxyConfig): RouterSettings {
+  return {
+    productAuth: c.product_auth,
+    connectTimeout: c.backend_send_timeout,
+    keepalive: c.backend_keepalive_period,
+    primaryOnly: c.backend_primary_only,
+    primaryParallel: c.backend_primary_parallel,
+    replicaParallel: c.backend_replica_parallel,
+    recvTimeout: c.backend_recv_timeout,
+    pingPeriod: c.backend_ping_period,
+  };
+}
+
+const router = new Router(table, routerSettings(config));
+router.online = init.online;
+const stats = new WorkerStats();
+const sessions = new Set<Session>();
+let sessionSeq = 0;
+
+const ctx: WorkerContext = {
+  get config() {
+    return config;
+  },
+  router,
+  stats,
+  version: init.version,
+  nextSessionId: () => init.index * 1_000_000_000 + ++sessionSeq,
+  slotMapping(slot: number): RespInput {
+    const r = router.route(slot);
+    const groups: RespInput[] = (r.replicas ?? []).map((g) => g.map((p) => ({ simple: p.addr })));
+    return [
+      { simple: String(slot) },
+      { simple: r.state & ONLINE && r.master ? r.master.addr : "" },
+      { simple: r.from ? r.from.addr : "" },
+      groups,
+    ];
+  },
+  sessionClosed(s: Session) {
+    if (sessions.delete(s)) Atomics.sub(clientCount, 0, 1);
+  },
+};
+
+function onConnection(socket: net.Socket): void {
+  if (!router.online) {
+    socket.end(errorReply(E.ROUTER_NOT_ONLINE));
+    socket.on("error", () => {});
+    return;
+  }
+  if (Atomics.add(clientCount, 0, 1) >= config.proxy_max_clients) {
+    Atomics.sub(clientCount, 0, 1);
+    socket.end(errorReply(E.MAX_CLIENTS));
+    socket.on("error", () => {});
+    return;
+  }
+  stats.sessionsTotal++;
+  const s = new Session(socket, ctx);
+  sessions.add(s);
+}
+
+const server = net.createServer({ noDelay: true }, onConnection);
+server.on("error", (err) => {
+  send({ t: "fatal", message: `listen failed: ${err.message}` });
+});
+
+if (init.listen.fd !== undefined) {
+  server.listen({ fd: init.listen.fd }, () => send({ t: "listening", fd: init.listen.fd! }));
+} else if (init.listen.path !== undefined) {
+  server.listen({ path: init.listen.path }, () => send({ t: "listening", fd: handleFd(server) }));
+} else {
+  server.listen({ host: init.listen.host, port: init.listen.port, ipv6Only: init.listen.ipv6Only }, () => {
+    send({ t: "listening", fd: handleFd(server) });
+  });
+}
+
+function handleFd(s: net.Server): number {
+  const h = (s as unknown as { _handle?: { fd?: number } })._handle;
+  return h?.fd ?? -1;
+}
+
+port.on("message", (m: MainToWorker) => {
+  switch (m.t) {
+    case "addrs":
+      router.setAddresses(m.addrs, m.replicaSets);
+      send({ t: "ack", seq: m.seq });
+      return;
+    case "slots":
+      router.slotsChanged();
+      send({ t: "ack", seq: m.seq });
+      return;
+    case "online":
+      router.online = m.online;
+      send({ t: "ack", seq: m.seq });
+      return;
+    case "config":
+      config = m.config;
+      setLogLevel(config.log_level);
+      router.updateSettings(routerSettings(config));
+      send({ t: "ack", seq: m.seq });
+      return;
+    case "stats": {
+      const data = snapshot();
+      if (m.reset) stats.reset();
+      send({ t: "stats", seq: m.seq, data });
+      return;
+    }
+    case "loglevel":
+      setLogLevel(m.level);
+      send({ t: "ack", seq: m.seq });
+      return;
+    case "shutdown":
+      for (const s of sessions) s.close();
+      send({ t: "ack", seq: m.seq });
+      return;
+  }
+});
+
+function snapshot(): WorkerStatsSnapshot {
+  const backends: WorkerStatsSnapshot["backends"] = [];
+  router.forEachConn((c) => {
+    backends.push({
+      addr: c.addr, db: c.db, resp3: c.resp3, state: c.state, pending: c.pending,
+      replies: c.replies, errors: c.errors, lastError: c.lastError,
+    });
+  });
+  return {
+    opsTotal: stats.opsTotal,
+    opsFails: stats.opsFails,
+    redisErrors: stats.redisErrors,
+    protocolErrors: stats.protocolErrors,
+    sessionsTotal: stats.sessionsTotal,
+    sessionsAlive: sessions.size,
+    heldRequests: router.heldRequests,
+    commands: stats.commands(),
+    backends,
+  };
+}
+
+// One timer for the whole worker: timeouts of every session and backend connection.
+setInterval(() => {
+  const now = performance.now();
+  for (const s of sessions) s.tick(now);
+  router.forEachConn((c) => c.tick(now, config.backend_recv_timeout, config.backend_ping_period));
+}, 250).unref();
+
+process.on("uncaughtException", (err) => {
+  // A bug must not take down every client of this worker; log it loudly and go on.
+  log.error(`uncaught exception in worker ${init.index}: ${err.stack ?? err.message}`);
+});
