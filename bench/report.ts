@@ -209,7 +209,7 @@ export function renderMarkdown(h: Header, rows: readonly Row[], notes: readonly 
   out.push(`# slotway bench, ${h.date}`, "");
   out.push(`- command: \`${h.command_line}\``);
   out.push(`- Node ${h.node_version}, ${h.cpus} CPUs (${h.cpu_model}), slotway workers: ${h.slotway_workers}, pinning: ${h.pinning}`);
-  out.push(`- ${h.rounds} rounds × ${h.duration_s} s measured (after ${h.warmup_s} s warm-up), targets interleaved per load: ${h.targets.join(", ")}`);
+  out.push(`- ${h.rounds} round${h.rounds === 1 ? "" : "s"} × ${h.duration_s} s measured (after ${h.warmup_s} s warm-up), targets interleaved per load: ${h.targets.join(", ")}`);
   out.push(`- key space ${h.key_space}, values ${h.value_size} bytes, GET/MGET keys prefilled; load generator: ${h.loadgen_threads} worker thread(s)`);
   for (const [t, note] of Object.entries(h.target_notes)) out.push(`- ${t}: ${note}`);
   out.push("");

@@ -236,6 +236,8 @@ export interface Target {
   proc: Proc;
   /** One line for the report header: version, settings. */
   note: string;
+  /** Worker threads the proxy reports running, where it says. */
+  workers?: number | undefined;
 }
 
 // Starts a server on a fresh port, retrying a few times: another process may take the port
@@ -300,7 +302,15 @@ export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], wo
     const args = [cli, "proxy", "--config", file, ...(workers !== undefined ? ["--workers", String(workers)] : [])];
     const proc = procs.spawn("slotway", process.execPath, args, cpus);
     await started(proc, port, 20_000);
-    return { name: "slotway", port, proc, note: `\`node dist/src/cli.js ${args.slice(1).join(" ").replace(dir, "<tmp>")}\`, groups split at slot 512` };
+    // Report the worker count slotway says it runs, not the one we assume it defaults to.
+    const stats = await apiCall<{ slotway?: { workers?: number } }>("GET", `http://${HOST}:${admin}/proxy/stats`, undefined, 5000)
+      .catch(() => undefined);
+    const reported = stats?.slotway?.workers;
+    return {
+      name: "slotway", port, proc, workers: reported,
+      note: `\`node dist/src/cli.js ${args.slice(1).join(" ").replace(dir, "<tmp>")}\`, groups split at slot 512` +
+        (reported === undefined ? "; worker count not reported by /proxy/stats" : `; ${reported} workers (from /proxy/stats)`),
+    };
   });
 }
 
