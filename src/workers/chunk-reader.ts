@@ -111,13 +111,13 @@ export class ChunkReader<S extends StreamScanner> {
   /** Makes room for `more` bytes after accLen, moving the partial message to a larger buffer. */
   private ensure(more: number): boolean {
     const acc = this.acc!;
-    if (this.accLen + more <= acc.length) return true;
     const start = this.scanner.start;
     const keep = this.accLen - start;
     if (keep + more > this.maxMessage) {
       this.tooLarge = true;
       return false;
     }
+    if (this.accLen + more <= acc.length) return true;
     const cap = Math.min(Math.max((keep + more) * 2, this.scanner.needEnd - start), this.maxMessage + 64);
     const next = Buffer.allocUnsafe(Math.max(cap, keep + more));
     acc.copy(next, 0, start, this.accLen);
