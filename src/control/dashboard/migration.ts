@@ -1,0 +1,295 @@
+// The slot migration state machine (codis topom_slots.go / topom_action.go; DESIGN §7):
+//
+//   pending ──store──▶ preparing ──push──▶ prepared ──push──▶ migrating ──move──▶ finished ──push──▶ {group_id: target}
+//                      (intent)     (store)  (barrier) (store)            (store)            (store)
+//
+// Rules this file enforces:
+//  - A transition that changes what proxies route by (→ prepared, → migrating, → finished) is
+//    pushed (fillslots with just the changed slots) to ALL proxies in parallel, and only once
+//    every proxy answered 200 is the new state committed to the store. A proxy that cannot be
+//    reached blocks the step; the step is retried, never skipped.
+//  - `prepared` is the barrier: every proxy holds the slot locked, so when any proxy starts
+//    treating it as migrating, none still writes the source directly.
+//  - The mover runs only for a slot whose `migrating` state is in the store, and `finished` is
+//    stored only after the mover proved the source empty.
+//  - The stored state is all a restarted dashboard needs: preparing → push prepared again;
+//    prepared → push migrating; migrating → run the mover again (it moves what is left);
+//    finished → push finished again. Each of these is idempotent for the proxies.
+//
+// Differences from codis, on purpose: codis runs one slot per pair of groups at a time (its
+// migration_parallel_slots only spans disjoint group pairs); slotway takes up to
+// migration_parallel_slots slots per round and pushes each step for the whole round in one
+// fillslots per proxy, since the redis mover handles a batch of slots with one SCAN pass.
+import type { DashboardConfig } from "./config.js";
+import { errText, type Logger } from "./log.js";
+import type { Topology } from "./topology.js";
+import { clone } from "./topology.js";
+import { ActionState, isGroupPromoting, newSlotMapping, type SlotMapping } from "../models.js";
+import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/mover.js";
+
+/** What the engine needs from the dashboard. */
+export interface ActionHost {
+  readonly config: DashboardConfig;
+  readonly log: Logger;
+  readonly connect: RedisConnector;
+  isOnline(): boolean;
+  /** Runs fn holding the topology lock (the one every API mutation takes). */
+  withLock<T>(fn: () => Promise<T>): Promise<T>;
+  /** The topology; throws "use of closed topom" / "topom is not online". */
+  topology(): Topology;
+  /** Pushes these mappings to every proxy; rejects (naming the proxy) unless all answered 200. */
+  resync(slots: readonly SlotMapping[]): Promise<void>;
+  /** Makes sure the backend kind of these servers is known (they are probed with SLOTSINFO). */
+  ensureBackendKinds(addrs: readonly string[]): Promise<void>;
+  /** The mover method for a pair of masters: config's, or "redis" when either is plain Redis. */
+  moverMethod(from: string, to: string): MoverMethod;
+  moverFor(method: MoverMethod): SlotMover;
+}
+
+/** A failed step, with the slot it concerns (for codis's "[ERROR] Slot[%04d]: <err>"). */
+export class SlotStepError extends Error {
+  constructor(readonly sid: number, message: string, readonly detail: string) {
+    super(message);
+    this.name = "SlotStepError";
+  }
+}
+
+export interface EngineOptions {
+  /** Pause between looks for new work when idle (codis: 1 s). */
+  idleMs?: number;
+  /** Pause after a failed step before trying again (codis: 5 s + 1 s). */
+  retryMs?: number;
+  /** Pause between checks while moving is disabled or a group promotes (codis: 1 s). */
+  pausedPollMs?: number;
+}
+
+const pad4 = (n: number): string => String(n).padStart(4, "0");
+
+export class SlotActionEngine {
+  /** µs between bulk steps (slots/action/interval), clamped to [0, 1e6]; in memory only. */
+  interval = 0;
+  /** slots/action/disabled: no new slot starts and bulk moves pause; in memory only. */
+  disabled = false;
+  /** codis's slot_action.progress.status. */
+  status = "";
+  /** slotway: why the engine is blocked, with the cause codis leaves out; "" when not blocked. */
+  error = "";
+  /** Slots whose `migrating` state the movers are working on (codis's executor count). */
+  executor = 0;
+
+  private wake?: () => void;
+  private readonly idleMs: number;
+  private readonly retryMs: number;
+  private readonly pausedPollMs: number;
+
+  constructor(private readonly host: ActionHost, opts: EngineOptions = {}) {
+    this.idleMs = opts.idleMs ?? 1000;
+    this.retryMs = opts.retryMs ?? 5000;
+    this.pausedPollMs = opts.pausedPollMs ?? 1000;
+  }
+
+  /** Wakes the loop if it is waiting for work (new actions were created). */
+  kick(): void {
+    this.wake?.();
+  }
+
+  /** The engine loop; returns when signal aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let wait = this.idleMs;
+      try {
+        if (this.host.isOnline() && (await this.round(signal))) wait = 10;
+      } catch (e) {
+        if (signal.aborted) break;
+        const sid = e instanceof SlotStepError ? e.sid : -1;
+        const detail = e instanceof SlotStepError ? e.detail : errText(e);
+        this.status = sid >= 0 ? `[ERROR] Slot[${pad4(sid)}]: ${errText(e)}` : `[ERROR] ${errText(e)}`;
+        this.error = detail;
+        this.host.log.warn(`process slot action failed: ${detail}`);
+        wait = this.retryMs;
+      }
+      await this.pause(wait, signal);
+    }
+  }
+
+  private pause(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        signal.removeEventListener("abort", done);
+        this.wake = undefined;
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      this.wake = done;
+    });
+  }
+
+  /** One round: pick a batch, walk it to migrating, move, finish. false when there was nothing to do. */
+  async round(signal: AbortSignal): Promise<boolean> {
+    const plan = await this.host.withLock(() => this.prepare());
+    if (!plan) return false;
+    try {
+      const jobs = [...plan.moves.values()].map((job) => this.moveAndComplete(job, signal));
+      if (plan.finished.length) jobs.push(this.host.withLock(() => this.complete(plan.finished)));
+      const results = await Promise.allSettled(jobs);
+      for (const r of results) if (r.status === "rejected") throw r.reason;
+    } finally {
+      this.executor -= plan.executing;
+    }
+    this.status = "";
+    this.error = "";
+    return true;
+  }
+
+  /**
+   * Under the lock: picks up to migration_parallel_slots slots (those in progress first, then
+   * pending ones unless disabled; lowest action index first) and walks them up to `migrating`.
+   */
+  private async prepare(): Promise<{ moves: Map<string, MoveJob>; finished: number[]; executing: number } | undefined> {
+    const topo = this.host.topology();
+    const byIndex = (a: SlotMapping, b: SlotMapping): number => a.action.index - b.action.index || a.id - b.id;
+    const active = topo.slots.filter((m) => m.action.state !== ActionState.Nothing && m.action.state !== ActionState.Pending).sort(byIndex);
+    const pending = this.disabled ? [] : topo.slots.filter((m) => m.action.state === ActionState.Pending).sort(byIndex);
+    const batch = [...active, ...pending].slice(0, Math.max(1, this.host.config.migration_parallel_slots)).map((m) => m.id);
+    if (batch.length === 0) return undefined;
+    const first = batch[0]!;
+    const at = (state: string): SlotMapping[] => batch.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === state);
+
+    // pending → preparing: the intent, stored before anything is pushed.
+    for (const m of at(ActionState.Pending)) await topo.updateSlot(withState(m, ActionState.Preparing));
+
+    // The forward method proxies get depends on what the servers speak: learn it before pushing.
+    const masters = new Set<string>();
+    for (const sid of batch) {
+      const m = topo.slots[sid]!;
+      if (m.action.state === ActionState.Finished) continue;
+      for (const a of [topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id)]) if (a) masters.add(a);
+    }
+    await this.step(first, "probe backend kind", () => this.host.ensureBackendKinds([...masters]));
+
+    // preparing → prepared: lock the slots in every proxy. If not all ack, unlock again (best
+    // effort) so the proxies that did lock do not hold requests until the retry.
+    const preparing = at(ActionState.Preparing);
+    if (preparing.length) {
+      const next = preparing.map((m) => withState(m, ActionState.Prepared));
+      this.host.log.warn(`slot-[${ids(next)}] resync to prepared`);
+      try {
+        await this.host.resync(next);
+      } catch (e) {
+        this.host.log.warn(`slot-[${ids(next)}] resync-rollback to preparing`);
+        await this.host.resync(preparing).catch((e2) => this.host.log.warn(`rollback: ${errText(e2)}`));
+        throw stepError(preparing[0]!.id, "resync to prepared", e);
+      }
+      for (const m of next) await topo.updateSlot(m);
+    }
+
+    // prepared → migrating: every proxy now routes to the target and forwards from the source.
+    const prepared = at(ActionState.Prepared);
+    if (prepared.length) {
+      const next = prepared.map((m) => withState(m, ActionState.Migrating));
+      this.host.log.warn(`slot-[${ids(next)}] resync to migrating`);
+      await this.step(prepared[0]!.id, "resync to migrating", () => this.host.resync(next));
+      for (const m of next) await topo.updateSlot(m);
+    }
+
+    const moves = new Map<string, MoveJob>();
+    const migrating = at(ActionState.Migrating);
+    for (const m of migrating) {
+      const from = topo.groupMaster(m.group_id);
+      const to = topo.groupMaster(m.action.target_id);
+      const key = `${m.group_id}>${m.action.target_id}`;
+      let job = moves.get(key);
+      if (!job) moves.set(key, (job = { from, to, fromGid: m.group_id, toGid: m.action.target_id, sids: [] }));
+      job.sids.push(m.id);
+    }
+    // Counted under the lock, so a promotion that checks it (slots-migration is running) cannot
+    // slip in between here and the movers starting.
+    this.executor += migrating.length;
+    return { moves, finished: at(ActionState.Finished).map((m) => m.id), executing: migrating.length };
+  }
+
+  private async moveAndComplete(job: MoveJob, signal: AbortSignal): Promise<void> {
+    const first = job.sids[0]!;
+    // A source group without servers has no keys to move (codis: from == "" → done).
+    if (job.from !== "") {
+      const method = this.host.moverMethod(job.from, job.to);
+      const mover = this.host.moverFor(method);
+      const c = this.host.config;
+      this.host.log.info(`slot-[${job.sids.join(",")}] moving ${job.from} → ${job.to} (${method})`);
+      await this.step(first, "move", () => mover.moveSlots(job.sids, job.from, job.to, {
+        connect: this.host.connect,
+        password: c.product_auth || undefined,
+        timeoutMs: c.migration_timeout,
+        maxBulks: c.migration_async_maxbulks,
+        maxBytes: c.migration_async_maxbytes,
+        numKeys: c.migration_async_numkeys,
+        gate: () => this.gate(job, signal),
+        onProgress: (sid, db, n) => {
+          this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
+        },
+        log: (msg) => this.host.log.info(msg),
+      }, signal));
+    }
+    await this.host.withLock(() => this.complete(job.sids));
+  }
+
+  /** Before every bulk step: wait while disabled or either group promotes, then the interval. */
+  private async gate(job: MoveJob, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      if (!this.host.isOnline()) throw new Error("topom is not online");
+      const groups = this.host.topology().groups;
+      if (!this.disabled && !isGroupPromoting(groups, job.fromGid) && !isGroupPromoting(groups, job.toGid)) break;
+      await sleep(this.pausedPollMs, signal);
+    }
+    if (this.interval > 0) await sleep(this.interval / 1000, signal);
+  }
+
+  /** Under the lock: migrating → finished (stored, then pushed) → {id, group_id: target}. */
+  private async complete(sids: readonly number[]): Promise<void> {
+    const topo = this.host.topology();
+    // Only slots still in these states: an operator's slots/assign may have replaced them meanwhile.
+    for (const sid of sids) {
+      const m = topo.slots[sid]!;
+      if (m.action.state === ActionState.Migrating) await topo.updateSlot(withState(m, ActionState.Finished));
+    }
+    const finished = sids.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === ActionState.Finished);
+    if (finished.length === 0) return;
+    this.host.log.warn(`slot-[${ids(finished)}] resync to finished`);
+    await this.step(finished[0]!.id, "resync to finished", () => this.host.resync(finished));
+    for (const m of finished) await topo.updateSlot(newSlotMapping(m.id, m.action.target_id));
+  }
+
+  private async step<T>(sid: number, what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw stepError(sid, what, e);
+    }
+  }
+}
+
+interface MoveJob {
+  from: string;
+  to: string;
+  fromGid: number;
+  toGid: number;
+  sids: number[];
+}
+
+function withState(m: SlotMapping, state: string): SlotMapping {
+  const c = clone(m);
+  c.action.state = state;
+  return c;
+}
+
+function ids(ms: readonly SlotMapping[]): string {
+  return ms.length <= 8 ? ms.map((m) => m.id).join(",") : `${ms[0]!.id}..${ms.at(-1)!.id} (${ms.length})`;
+}
+
+function stepError(sid: number, what: string, e: unknown): SlotStepError {
+  if (e instanceof SlotStepError) return e;
+  const detail = (e as { detail?: unknown }).detail;
+  return new SlotStepError(sid, errText(e), `slot-[${sid}] ${what}: ${typeof detail === "string" ? detail : errText(e)}`);
+}
