@@ -201,7 +201,8 @@ describe.each(backends)("$name store", (b) => {
     expect(await s.get(k)).toBe('{"pid":1}');
   });
 
-  it.skipIf(!b.separate)("releases held locks on close", async () => {
+  // Process-level behaviour only exists for stores shared between instances.
+  if (b.separate) it("releases held locks on close", async () => {
     const a = b.open();
     const k = `${uniq()}/topom`;
     await a.acquireLock(k, "a");
@@ -211,7 +212,7 @@ describe.each(backends)("$name store", (b) => {
     expect(await other.get(k)).toBe("b");
   });
 
-  it.skipIf(b.name === "memory")("rejects malformed keys", async () => {
+  if (b.name !== "memory") it("rejects malformed keys", async () => {
     const s = b.open();
     for (const bad of ["relative/key", "/a/../b", "/a/./b", "/a//b", "/a/b/", "/", "", "/a/\0b", "/a/.hidden"]) {
       await expect(s.put(bad, "x"), bad).rejects.toThrow(/invalid key/);
@@ -220,7 +221,7 @@ describe.each(backends)("$name store", (b) => {
     await expect(s.list("/a/../b")).rejects.toThrow(/invalid key/);
   });
 
-  it.skipIf(!b.separate)("gives the lock to exactly one of several racing processes", async () => {
+  if (b.separate) it("gives the lock to exactly one of several racing processes", async () => {
     const k = `${uniq()}/topom`;
     const racers = await Promise.all(Array.from({ length: 4 }, () => startKid(b.name, "lock", k)));
     for (const r of racers) await r.next(); // "ready": modules loaded, waiting for the signal
