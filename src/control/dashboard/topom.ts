@@ -90,6 +90,7 @@ export class Topom implements ActionHost {
   private proxyStats = new Map<string, ProxyStats>();
   private serverStats = new Map<string, RedisStats>();
   private readonly kinds = new Map<string, BackendKind>();
+  private readonly warnedPairs = new Set<string>();
   /** When each proxy last finished a reinit: a stats reply older than that is stale. */
   private readonly reinitAt = new Map<string, number>();
   private readonly ips = new Map<string, { ip: string | undefined; at: number }>();
@@ -277,7 +278,11 @@ export class Topom implements ActionHost {
     if (configured === "redis") return "redis";
     const plain = [from, to].filter((a) => this.kinds.get(a) === "redis");
     if (plain.length) {
-      this.log.warn(`${plain.join(", ")} does not answer SLOTSINFO (plain Redis/Valkey): moving with the redis mover instead of ${configured}`);
+      const key = `${from}>${to}`;
+      if (!this.warnedPairs.has(key)) {
+        this.warnedPairs.add(key);
+        this.log.warn(`${plain.join(", ")} does not answer SLOTSINFO (plain Redis/Valkey): moving ${from} → ${to} with the redis mover instead of ${configured}`);
+      }
       return "redis";
     }
     return configured;
