@@ -139,7 +139,7 @@ export interface RemoteErrorJson {
 export interface RedisStats {
   stats?: Record<string, string>;
   error?: RemoteErrorJson;
-  sentinel?: Record<string, { master: Record<string, string>; slaves: Record<string, string>[] }>;
+  sentinel?: Record<string, { master: Record<string, string>; slaves?: Record<string, string>[] }>;
   unixtime: number;
   timeout?: boolean;
 }

@@ -232,14 +232,26 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
     return out;
   });
 
-  // sentinels: the model is kept and pushed to proxies; talking to sentinels is not built yet.
-  const noSentinels = (req: ApiRequest): never => {
+  // sentinels
+  r.put(`${base}/sentinels/add/:xauth/:addr`, async (req) => {
     verify(req);
-    throw new ApiError("sentinels are not supported by slotway yet");
-  };
-  r.put(`${base}/sentinels/add/:xauth/:addr`, noSentinels);
-  r.put(`${base}/sentinels/del/:xauth/:addr/:force`, noSentinels);
-  r.put(`${base}/sentinels/resync-all/:xauth`, noSentinels);
+    await t.addSentinel(addr(req));
+    return OK;
+  });
+  r.put(`${base}/sentinels/del/:xauth/:addr/:force`, async (req) => {
+    verify(req);
+    const a = addr(req);
+    const force = int(req, "force");
+    await t.delSentinel(a, force !== 0);
+    return OK;
+  });
+  r.put(`${base}/sentinels/resync-all/:xauth`, async (req) => {
+    verify(req);
+    await t.resyncSentinels();
+    return OK;
+  });
+  r.get(`${base}/sentinels/info/:addr`, (req) => t.infoSentinel(addr(req)));
+  r.get(`${base}/sentinels/info/:addr/monitored`, (req) => t.infoSentinelMonitored(addr(req)));
 
   return r;
 }

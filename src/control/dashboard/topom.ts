@@ -17,7 +17,7 @@ import {
   type Group, type Overview, type Proxy, type ProxyStats, type RedisStats, type SlotContext, type SlotMapping, type Stats,
   type Topom as TopomModel,
 } from "../models.js";
-import { moverFor, probeBackendKind, type BackendKind, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/index.js";
+import { moverFor, probeBackendKind, type BackendKind, type MoverMethod, type RedisConn, type RedisConnector, type SlotMover } from "../movers/index.js";
 import { sleep } from "../movers/mover.js";
 import { ProxyClient, type ProxyClientOptions } from "../proxy-client.js";
 import { topomPath } from "../store/layout.js";
@@ -27,7 +27,8 @@ import { configToJson, type DashboardConfig } from "./config.js";
 import { errText, Logger } from "./log.js";
 import { SlotActionEngine, type ActionHost, type EngineOptions } from "./migration.js";
 import { rebalancePlan } from "./rebalance.js";
-import { TimeoutError, infoFull, setMaster, withConn, withTimeout } from "./redis-ops.js";
+import { TimeoutError, infoFull, parseInfo, setMaster, withConn, withTimeout } from "./redis-ops.js";
+import { mastersAndSlaves, monitorGroups, productMasters, removeAllGroups, type MonitorConfig, type SentinelGroups } from "./sentinel.js";
 import { Topology, clone } from "./topology.js";
 
 export const VERSION_TEXT = "slotway";
@@ -48,6 +49,8 @@ export interface TopomOptions {
   engine?: EngineOptions;
   /** Pause of the sync-action loop when idle (codis: 1 s). */
   syncIdleMs?: number;
+  /** Period of the sentinel failover watch (codis subscribes; we poll). */
+  sentinelPollMs?: number;
   /** Mover factory (tests). */
   movers?: (method: MoverMethod) => SlotMover;
 }
@@ -91,6 +94,8 @@ export class Topom implements ActionHost {
   private serverStats = new Map<string, RedisStats>();
   private readonly kinds = new Map<string, BackendKind>();
   private readonly warnedPairs = new Set<string>();
+  /** gid → master address, as the sentinels last reported (stats.sentinels.masters). */
+  private haMasters = new Map<number, string>();
   /** When each proxy last finished a reinit: a stats reply older than that is stale. */
   private readonly reinitAt = new Map<string, number>();
   private readonly ips = new Map<string, { ip: string | undefined; at: number }>();
@@ -165,6 +170,7 @@ export class Topom implements ActionHost {
       this.loop(every, () => this.refreshServerStats(), signal),
       this.engine.run(signal),
       this.loop(this.opts.syncIdleMs ?? 1000, () => this.processSyncAction(), signal),
+      this.loop(this.opts.sentinelPollMs ?? 5000, () => this.watchSentinels(), signal),
     ];
   }
 
@@ -368,7 +374,11 @@ export class Topom implements ActionHost {
       group: { models: topo.sortedGroups().map(encodeGroup), stats: groupStats },
       proxy: { models: topo.sortedProxies().map(encodeProxy), stats: Object.fromEntries(this.proxyStats) },
       slot_action: slotAction,
-      sentinels: { model: encodeSentinel(topo.sentinel), stats: sentinelStats, masters: {} },
+      sentinels: {
+        model: encodeSentinel(topo.sentinel),
+        stats: sentinelStats,
+        masters: Object.fromEntries([...this.haMasters].map(([gid, addr]) => [String(gid), addr])),
+      },
     };
   }
 
@@ -933,7 +943,190 @@ export class Topom implements ActionHost {
       st.unixtime = Math.floor(Date.now() / 1000);
       out.set(addr, st);
     }));
+    // Sentinels: INFO and what they monitor of this product (no AUTH: sentinels have none here).
+    await Promise.all(topo.sentinel.servers.map(async (addr) => {
+      const st: RedisStats = { unixtime: 0 };
+      try {
+        const r = await withTimeout(timeout, withConn(this.connect, addr, "", timeout, async (c) => ({
+          info: parseInfo(String(await c.call("INFO"))),
+          groups: await mastersAndSlaves(c, this.config.product_name),
+        })));
+        st.stats = r.info;
+        st.sentinel = r.groups;
+      } catch (e) {
+        if (e instanceof TimeoutError) st.timeout = true;
+        else st.error = { Cause: errText(e), Stack: null };
+      }
+      st.unixtime = Math.floor(Date.now() / 1000);
+      out.set(addr, st);
+    }));
     this.serverStats = out;
+  }
+
+  // --- sentinels (codis topom_sentinel.go) -----------------------------------------------
+
+  private monitorConfig(): MonitorConfig {
+    const c = this.config;
+    return {
+      quorum: c.sentinel_quorum, parallelSyncs: c.sentinel_parallel_syncs, downAfterMs: c.sentinel_down_after,
+      failoverTimeoutMs: c.sentinel_failover_timeout, notificationScript: c.sentinel_notification_script,
+      clientReconfigScript: c.sentinel_client_reconfig_script, auth: c.product_auth,
+    };
+  }
+
+  private onSentinel<T>(addr: string, fn: (c: RedisConn) => Promise<T>): Promise<T> {
+    const ms = this.config.sentinel_client_timeout;
+    return withTimeout(ms, withConn(this.connect, addr, "", ms, fn));
+  }
+
+  addSentinel(addr: string): Promise<void> {
+    return this.withLock(async () => {
+      const topo = this.topology();
+      if (addr === "") throw new ApiError("invalid sentinel address");
+      if (topo.sentinel.servers.includes(addr)) throw new ApiError(`sentinel-[${addr}] already exists`);
+      await this.onSentinel(addr, (c) => c.call("SENTINEL", "flushconfig")).catch((e) => {
+        throw new ApiError(errText(e));
+      });
+      const s = clone(topo.sentinel);
+      s.servers.push(addr);
+      s.out_of_sync = true;
+      await topo.updateSentinel(s);
+    });
+  }
+
+  delSentinel(addr: string, force: boolean): Promise<void> {
+    return this.withLock(async () => {
+      const topo = this.topology();
+      if (addr === "") throw new ApiError("invalid sentinel address");
+      if (!topo.sentinel.servers.includes(addr)) throw new ApiError(`sentinel-[${addr}] not found`);
+      const marked = clone(topo.sentinel);
+      marked.out_of_sync = true;
+      await topo.updateSentinel(marked);
+      try {
+        await this.onSentinel(addr, (c) => removeAllGroups(c, this.config.product_name));
+      } catch (e) {
+        this.log.warn(`remove sentinel ${addr} failed: ${errText(e)}`);
+        if (!force) throw new ApiError(`remove sentinel ${addr} failed`);
+      }
+      const s = clone(marked);
+      s.servers = s.servers.filter((x) => x !== addr);
+      await topo.updateSentinel(s);
+    });
+  }
+
+  resyncSentinels(): Promise<void> {
+    return this.withLock(async () => {
+      const topo = this.topology();
+      const marked = clone(topo.sentinel);
+      marked.out_of_sync = true;
+      await topo.updateSentinel(marked);
+      const masters = new Map<number, string>();
+      for (const g of topo.sortedGroups()) if (g.servers.length) masters.set(g.id, g.servers[0]!.server);
+      const product = this.config.product_name;
+      await Promise.all(marked.servers.map((addr) => this.onSentinel(addr, (c) => removeAllGroups(c, product))
+        .catch((e) => this.log.warn(`sentinel-[${addr}] remove failed: ${errText(e)}`))));
+      const results = await Promise.allSettled(marked.servers.map((addr) =>
+        this.onSentinel(addr, (c) => monitorGroups(c, product, masters, this.monitorConfig()))));
+      for (const r of results) {
+        if (r.status === "rejected") {
+          this.log.warn(`resync sentinels failed: ${errText(r.reason)}`);
+          throw new ApiError(errText(r.reason));
+        }
+      }
+      const proxies = topo.sortedProxies();
+      const pushed = await Promise.allSettled(proxies.map((p) => this.proxyClient(p).setSentinels(marked)));
+      pushed.forEach((r, i) => {
+        if (r.status === "rejected") {
+          this.log.error(`proxy-[${proxies[i]!.token}] resync sentinel failed: ${errText(r.reason)}`);
+        }
+      });
+      const bad = pushed.findIndex((r) => r.status === "rejected");
+      if (bad >= 0) throw new ApiError(`proxy-[${proxies[bad]!.token}] sentinel failed`);
+      const done = clone(marked);
+      done.out_of_sync = false;
+      await topo.updateSentinel(done);
+    });
+  }
+
+  /** GET sentinels/info/:addr: the sentinel's INFO (no AUTH, 1 s). */
+  async infoSentinel(addr: string): Promise<Record<string, string>> {
+    try {
+      return await withTimeout(1000, withConn(this.connect, addr, "", 1000, async (c) => parseInfo(String(await c.call("INFO")))));
+    } catch (e) {
+      throw new ApiError(errText(e));
+    }
+  }
+
+  /** GET sentinels/info/:addr/monitored: this product's groups as the sentinel sees them. */
+  async infoSentinelMonitored(addr: string): Promise<SentinelGroups> {
+    try {
+      return await this.onSentinel(addr, (c) => mastersAndSlaves(c, this.config.product_name));
+    } catch (e) {
+      throw new ApiError(errText(e));
+    }
+  }
+
+  /**
+   * Follows sentinel failovers (codis rewatchSentinels/SwitchMasters, by polling instead of
+   * subscribing): the master each group has in the most recent config epoch, when more than half
+   * of the sentinels answered, becomes servers[0] of its group. Unlike codis, the group's slots are
+   * then pushed to the proxies at once (slotway proxies do not watch sentinels themselves).
+   */
+  private async watchSentinels(): Promise<void> {
+    const topo = this.topology();
+    const servers = topo.sentinel.servers;
+    if (servers.length === 0) {
+      this.haMasters = new Map();
+      return;
+    }
+    const product = this.config.product_name;
+    const answers = await Promise.allSettled(servers.map((a) => this.onSentinel(a, (c) => productMasters(c, product))));
+    const ok = answers.filter((r): r is PromiseFulfilledResult<Map<number, Record<string, string>>> => r.status === "fulfilled");
+    if (ok.length * 2 <= servers.length) {
+      this.log.warn(`sentinel masters: lost majority (${ok.length}/${servers.length})`);
+      return;
+    }
+    const best = new Map<number, { addr: string; epoch: number }>();
+    for (const r of ok) {
+      for (const [gid, m] of r.value) {
+        const epoch = Number(m["config-epoch"] ?? "0");
+        if (!m.ip || !m.port || !Number.isFinite(epoch)) continue;
+        const cur = best.get(gid);
+        if (!cur || epoch > cur.epoch) best.set(gid, { addr: `${m.ip}:${m.port}`, epoch });
+      }
+    }
+    this.haMasters = new Map([...best].map(([gid, v]) => [gid, v.addr]));
+    for (const [gid, { addr }] of best) {
+      await this.withLock(() => this.trySwitchGroupMaster(gid, addr)).catch((e) =>
+        this.log.warn(`sentinel switch group-[${gid}] master failed: ${errText(e)}`));
+    }
+  }
+
+  private async trySwitchGroupMaster(gid: number, master: string): Promise<void> {
+    const topo = this.topology();
+    const g = topo.groups.get(gid);
+    if (!g || g.servers.length === 0 || g.promoting.state !== PromoteState.Nothing) return;
+    const index = g.servers.findIndex((s) => s.server === master || this.sameEndpoint(s.server, master));
+    if (index < 0) throw new Error(`group-[${gid}] doesn't have server ${master}`);
+    if (index === 0) return;
+    this.log.warn(`group-[${gid}] will switch master to server[${index}] = ${g.servers[index]!.server}`);
+    const ng = clone(g);
+    [ng.servers[0], ng.servers[index]] = [ng.servers[index]!, ng.servers[0]!];
+    ng.out_of_sync = true;
+    await topo.updateGroup(ng);
+    await this.resync(topo.slotsOfGroup(gid));
+    const synced = clone(ng);
+    synced.out_of_sync = false;
+    await topo.updateGroup(synced);
+  }
+
+  /** Whether a group server address (maybe a host name) and a sentinel's ip:port are one endpoint. */
+  private sameEndpoint(server: string, ipPort: string): boolean {
+    const port = (a: string): string => a.slice(a.lastIndexOf(":") + 1);
+    if (port(server) !== port(ipPort)) return false;
+    const h = hostOf(server);
+    const ip = net.isIP(h) ? h : this.ips.get(h)?.ip;
+    return ip !== undefined && ip === hostOf(ipPort);
   }
 }
 
