@@ -144,6 +144,7 @@ describe("sentinels", () => {
     expect(info.sentinel_masters).toBe("2");
     const st = await until("sentinel stats", async () => (await d.stats()).sentinels.stats[s1]?.sentinel);
     expect(Object.keys(st).sort()).toEqual([`${PRODUCT}-1`, `${PRODUCT}-2`]);
+    await until("sentinel masters", async () => Object.keys((await d.stats()).sentinels.masters).length === 2);
     expect((await d.stats()).sentinels.masters).toEqual({ "1": m1.addr, "2": m2.addr });
 
     // Adding a server marks the sentinels out of sync again.
