@@ -53,6 +53,8 @@ export interface Row {
 export interface Header {
   date: string;
   command_line: string;
+  /** `git describe --always --dirty` of the tree measured. */
+  git_commit: string;
   node_version: string;
   cpus: number;
   cpu_model: string;
@@ -207,7 +209,7 @@ function fmtOps(v: number): string {
 export function renderMarkdown(h: Header, rows: readonly Row[], notes: readonly string[]): string {
   const out: string[] = [];
   out.push(`# slotway bench, ${h.date}`, "");
-  out.push(`- command: \`${h.command_line}\``);
+  out.push(`- command: \`${h.command_line}\` at commit ${h.git_commit}`);
   out.push(`- Node ${h.node_version}, ${h.cpus} CPUs (${h.cpu_model}), slotway workers: ${h.slotway_workers}, pinning: ${h.pinning}`);
   out.push(`- ${h.rounds} round${h.rounds === 1 ? "" : "s"} × ${h.duration_s} s measured (after ${h.warmup_s} s warm-up), targets interleaved per load: ${h.targets.join(", ")}`);
   out.push(`- key space ${h.key_space}, values ${h.value_size} bytes, GET/MGET keys prefilled; load generator: ${h.loadgen_threads} worker thread(s)`);

@@ -53,7 +53,7 @@ const USAGE = `usage: npm run bench -- [options]
   --codis-proxy PATH      also measure codis-proxy (the harness fills its slots via the admin API)
   --predixy PATH          also measure predixy
   --workers N             pass --workers N to slotway (default: slotway's own default, one per core)
-  --pin [SPEC]            pin with taskset; SPEC like redis=0,proxy=1,load=1 (default: redis on CPU 0,
+  --pin [SPEC]            pin with taskset; SPEC like redis=0,proxy=1-3,load=4;5 (default: redis on CPU 0,
                           proxy and load generator on the others)
   --loadgen-threads N     load generator worker threads (default: half the CPUs, at least 1)
   --keys N                key space (default 10000);  --loads a,b  only these loads (by name)
@@ -113,7 +113,7 @@ function parsePin(spec: string | undefined, cpus: number): Pinning {
   const p: Pinning = { redis: "0", proxy: rest, load: rest };
   for (const part of (spec ?? "").split(",").filter(Boolean)) {
     const [k, v] = splitOnce(part, "=");
-    if (!(k === "redis" || k === "proxy" || k === "load") || !/^[0-9,-]+$/.test(v)) throw new Error(`bad --pin part "${part}" (want redis=|proxy=|load=<cpu list>)`);
+    if (!(k === "redis" || k === "proxy" || k === "load") || !/^[0-9;-]+$/.test(v)) throw new Error(`bad --pin part "${part}" (want redis=|proxy=|load=<cpu list, ";" between items>)`);
     p[k] = v.replace(/;/g, ",");
   }
   return p;
@@ -344,6 +344,7 @@ async function main(): Promise<void> {
     const header: Header = {
       date,
       command_line: ["npm run bench", ...(argv.length ? ["--", ...argv] : [])].join(" "),
+      git_commit: gitCommit(),
       node_version: process.version,
       cpus,
       cpu_model: os.cpus()[0]?.model ?? "unknown",
@@ -403,6 +404,16 @@ function loadgenNotes(rows: readonly Row[], threads: number): string[] {
         "there its ops/s may be a floor set by the generator; compare the redis-benchmark row."
       : " It was never near saturation."));
   return out;
+}
+
+/** The commit measured; "-dirty" when the tree had uncommitted changes (anyone's). */
+function gitCommit(): string {
+  try {
+    const root = fileURLToPath(new URL("../../", import.meta.url));
+    return execFileSync("git", ["-C", root, "describe", "--always", "--dirty", "--abbrev=12"], { encoding: "utf8", timeout: 5000 }).trim();
+  } catch {
+    return "unknown";
+  }
 }
 
 function slotwayWorkers(t: Target | undefined, asked: number | undefined): string {

@@ -117,7 +117,7 @@ describe("summarize", () => {
   });
   it("renders one table row per target and load", () => {
     const header: Header = {
-      date: "2025-01-01", command_line: "npm run bench", node_version: "v20", cpus: 2, cpu_model: "x", slotway_workers: "2",
+      date: "2025-01-01", command_line: "npm run bench", git_commit: "abc123", node_version: "v20", cpus: 2, cpu_model: "x", slotway_workers: "2",
       pinning: "none", rounds: 3, duration_s: 1, warmup_s: 0, loadgen_threads: 2, key_space: 10, value_size: 100, clk_tck: 100,
       targets: ["direct", "proxy"], target_notes: {},
     };
