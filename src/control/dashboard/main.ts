@@ -92,7 +92,14 @@ export async function runDashboard(argv: string[]): Promise<number> {
   const stopped = new Promise<void>((resolve) => {
     topom.onClosed = resolve;
   });
+  let signals = 0;
   const onSignal = (sig: string): void => {
+    if (++signals > 1) {
+      // A stop that hangs (a push waiting for its timeout) can be cut short; the lock is then
+      // left behind and taken over by the next dashboard (its owner is gone).
+      log.warn(`${sig} again: exiting now`);
+      process.exit(130);
+    }
     log.warn(`${sig}: shutting down`);
     topom.close().catch((e) => log.error(errText(e)));
   };
@@ -102,9 +109,17 @@ export async function runDashboard(argv: string[]): Promise<number> {
   process.on("SIGTERM", sigterm);
   try {
     try {
-      await topom.listen(dashboardRouter(topom).listener((err, req) => {
+      const serve = dashboardRouter(topom).listener((err, req) => {
         if (!(err instanceof Error && err.name === "ApiError")) log.warn(`${req.method} ${req.url}: ${errText(err)}`);
-      }));
+      });
+      await topom.listen((req, res) => {
+        // As codis: every call that may change something is logged with who made it.
+        if (req.method !== "GET" && req.method !== "HEAD" && (req.url ?? "").startsWith("/api/")) {
+          const via = req.headers["x-real-ip"] ?? req.headers["x-forwarded-for"] ?? "";
+          log.warn(`API call ${(req.url ?? "").split("?")[0]} from ${req.socket.remoteAddress ?? "?"} [${String(via)}]`);
+        }
+        serve(req, res);
+      });
       await topom.start();
     } catch (e) {
       log.error(errText(e));

@@ -96,6 +96,7 @@ export class Topom implements ActionHost {
   private readonly warnedPairs = new Set<string>();
   /** gid → master address, as the sentinels last reported (stats.sentinels.masters). */
   private haMasters = new Map<number, string>();
+  private readonly autoOnline = new Set<string>();
   /** When each proxy last finished a reinit: a stats reply older than that is stale. */
   private readonly reinitAt = new Map<string, number>();
   private readonly ips = new Map<string, { ip: string | undefined; at: number }>();
@@ -916,11 +917,15 @@ export class Topom implements ActionHost {
       // A registered proxy that restarted reports online:false; bring it back by itself. A reply
       // asked for before our own reinit of it finished may predate its start: ignore that one.
       const x = st.stats;
-      if (x && !x.online && !x.closed && !this.closed) {
+      if (x && !x.online && !x.closed && !this.closed && !this.autoOnline.has(p.token)) {
+        // One at a time per proxy: while the lock is busy, later polls must not queue more.
+        this.autoOnline.add(p.token);
         this.withLock(async () => {
           if (askedAt <= (this.reinitAt.get(p.token) ?? -1)) return;
           await this.onlineProxyLocked(p.admin_addr);
-        }).catch((e) => this.log.warn(`auto online proxy-[${p.token}] failed: ${errText(e)}`));
+        })
+          .catch((e) => this.log.warn(`auto online proxy-[${p.token}] failed: ${errText(e)}`))
+          .finally(() => this.autoOnline.delete(p.token));
       }
     }));
     this.proxyStats = out;
