@@ -31,9 +31,9 @@ afterAll(() => stopAllEtcd());
 async function run(store: Store, coordinator: string) {
   const config = { ...defaultConfig(), product_name: PRODUCT, admin_addr: "127.0.0.1:0", coordinator_name: coordinator };
   const t = new Topom({ config, store, connect: defaultConnect, log: silentLogger, engine: { idleMs: 20, retryMs: 200 } });
+  cleanup.push(() => t.close());
   await t.listen(dashboardRouter(t).listener());
   await t.start();
-  cleanup.push(() => t.close());
   const base = `http://${t.model.admin_addr}`;
   return {
     t,
