@@ -191,9 +191,9 @@ async function startDashboard(store = new MemoryStore(), over: Partial<Dashboard
     engine: { idleMs: 20, retryMs: 100, pausedPollMs: 20 }, syncIdleMs: 50,
     proxyClient: { timeoutMs: 1000, fillTimeoutMs: 2000 }, ...opts,
   });
+  dashes.push(t);
   await t.listen(dashboardRouter(t).listener());
   await t.start();
-  dashes.push(t);
   const base = `http://${t.model.admin_addr}`;
   const x = t.xauth;
   return {
