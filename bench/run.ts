@@ -406,11 +406,17 @@ function loadgenNotes(rows: readonly Row[], threads: number): string[] {
   return out;
 }
 
-/** The commit measured; "-dirty" when the tree had uncommitted changes (anyone's). */
+/**
+ * The commit measured, plus a warning when src/ or bench/ held uncommitted or untracked files:
+ * tsc compiles those too, so they are part of what was measured.
+ */
 function gitCommit(): string {
   try {
     const root = fileURLToPath(new URL("../../", import.meta.url));
-    return execFileSync("git", ["-C", root, "describe", "--always", "--dirty", "--abbrev=12"], { encoding: "utf8", timeout: 5000 }).trim();
+    const git = (...args: string[]): string => execFileSync("git", ["-C", root, ...args], { encoding: "utf8", timeout: 5000 }).trim();
+    const head = git("rev-parse", "--short=12", "HEAD");
+    const changed = git("status", "--porcelain", "--", "src", "bench", ":!bench/results").split("\n").filter(Boolean).length;
+    return changed ? `${head} + ${changed} uncommitted file(s) in src/ or bench/` : head;
   } catch {
     return "unknown";
   }
