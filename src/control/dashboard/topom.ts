@@ -329,9 +329,13 @@ export class Topom implements ActionHost {
 
   /** Resolves (50 ms bound, cached 60 s) the hosts replica ordering compares, as codis does. */
   private async resolveIps(proxies: readonly Proxy[]): Promise<void> {
-    const hosts = new Set<string>();
-    for (const p of proxies) hosts.add(hostOf(p.admin_addr));
-    for (const g of this.topology().groups.values()) for (const s of g.servers) if (s.replica_group) hosts.add(hostOf(s.server));
+    const addrs = proxies.map((p) => p.admin_addr);
+    for (const g of this.topology().groups.values()) for (const s of g.servers) if (s.replica_group) addrs.push(s.server);
+    await this.resolveHosts(addrs);
+  }
+
+  private async resolveHosts(addrs: readonly string[]): Promise<void> {
+    const hosts = new Set(addrs.map(hostOf));
     const now = Date.now();
     await Promise.all([...hosts].map(async (h) => {
       if (h === "" || net.isIP(h)) return;
@@ -1101,6 +1105,8 @@ export class Topom implements ActionHost {
       }
     }
     this.haMasters = new Map([...best].map(([gid, v]) => [gid, v.addr]));
+    // Sentinels report IPs; group servers may be written as host names.
+    await this.resolveHosts([...topo.groups.values()].flatMap((g) => g.servers.map((x) => x.server)));
     for (const [gid, { addr }] of best) {
       await this.withLock(() => this.trySwitchGroupMaster(gid, addr)).catch((e) =>
         this.log.warn(`sentinel switch group-[${gid}] master failed: ${errText(e)}`));
