@@ -158,7 +158,7 @@ export class SlotActionEngine {
     const at = (state: string): SlotMapping[] => batch.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === state);
 
     // pending → preparing: the intent, stored before anything is pushed.
-    for (const m of at(ActionState.Pending)) await topo.updateSlot(withState(m, ActionState.Preparing));
+    await topo.updateSlots(at(ActionState.Pending).map((m) => withState(m, ActionState.Preparing)));
 
     // The forward method proxies get depends on what the servers speak: learn it before pushing.
     const masters = new Set<string>();
@@ -182,7 +182,7 @@ export class SlotActionEngine {
         await this.host.resync(preparing).catch((e2) => this.host.log.warn(`rollback: ${errText(e2)}`));
         throw stepError(preparing[0]!.id, "resync to prepared", e);
       }
-      for (const m of next) await topo.updateSlot(m);
+      await topo.updateSlots(next);
     }
 
     // prepared → migrating: every proxy now routes to the target and forwards from the source.
@@ -191,7 +191,7 @@ export class SlotActionEngine {
       const next = prepared.map((m) => withState(m, ActionState.Migrating));
       this.host.log.warn(`slot-[${ids(next)}] resync to migrating`);
       await this.step(prepared[0]!.id, "resync to migrating", () => this.host.resync(next));
-      for (const m of next) await topo.updateSlot(m);
+      await topo.updateSlots(next);
     }
 
     const moves = new Map<string, MoveJob>();
@@ -217,7 +217,7 @@ export class SlotActionEngine {
       const method = this.host.moverMethod(job.from, job.to);
       const mover = this.host.moverFor(method);
       const c = this.host.config;
-      this.host.log.info(`slot-[${job.sids.join(",")}] moving ${job.from} → ${job.to} (${method})`);
+      this.host.log.info(`slot-[${sidList(job.sids)}] moving ${job.from} → ${job.to} (${method})`);
       await this.step(first, "move", () => mover.moveSlots(job.sids, job.from, job.to, {
         connect: this.host.connect,
         password: c.product_auth || undefined,
@@ -250,15 +250,13 @@ export class SlotActionEngine {
   private async complete(sids: readonly number[]): Promise<void> {
     const topo = this.host.topology();
     // Only slots still in these states: an operator's slots/assign may have replaced them meanwhile.
-    for (const sid of sids) {
-      const m = topo.slots[sid]!;
-      if (m.action.state === ActionState.Migrating) await topo.updateSlot(withState(m, ActionState.Finished));
-    }
+    await topo.updateSlots(sids.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === ActionState.Migrating)
+      .map((m) => withState(m, ActionState.Finished)));
     const finished = sids.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === ActionState.Finished);
     if (finished.length === 0) return;
     this.host.log.warn(`slot-[${ids(finished)}] resync to finished`);
     await this.step(finished[0]!.id, "resync to finished", () => this.host.resync(finished));
-    for (const m of finished) await topo.updateSlot(newSlotMapping(m.id, m.action.target_id));
+    await topo.updateSlots(finished.map((m) => newSlotMapping(m.id, m.action.target_id)));
   }
 
   private async step<T>(sid: number, what: string, fn: () => Promise<T>): Promise<T> {
@@ -285,7 +283,11 @@ function withState(m: SlotMapping, state: string): SlotMapping {
 }
 
 function ids(ms: readonly SlotMapping[]): string {
-  return ms.length <= 8 ? ms.map((m) => m.id).join(",") : `${ms[0]!.id}..${ms.at(-1)!.id} (${ms.length})`;
+  return sidList(ms.map((m) => m.id));
+}
+
+function sidList(sids: readonly number[]): string {
+  return sids.length <= 8 ? sids.join(",") : `${sids[0]}..${sids.at(-1)} (${sids.length})`;
 }
 
 function stepError(sid: number, what: string, e: unknown): SlotStepError {

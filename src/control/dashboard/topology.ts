@@ -164,6 +164,28 @@ export class Topology {
     this.slots[m.id] = m;
   }
 
+  /**
+   * Writes several slots, up to 32 at a time (the store makes each write durable on its own, so
+   * a batch of 1024 in sequence would cost 1024 round trips). Each slot enters the copy when its
+   * own write succeeded; the first failure is thrown after all writes settled.
+   */
+  async updateSlots(ms: readonly SlotMapping[]): Promise<void> {
+    let next = 0;
+    let failure: unknown;
+    const worker = async (): Promise<void> => {
+      while (next < ms.length) {
+        const m = ms[next++]!;
+        try {
+          await this.updateSlot(m);
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(32, ms.length) }, worker));
+    if (failure !== undefined) throw failure;
+  }
+
   async createGroup(g: Group): Promise<void> {
     this.log.info(`create group-[${g.id}]: ${JSON.stringify(encodeGroup(g))}`);
     await writing(`store: create group-[${g.id}] failed`, this.log, () =>

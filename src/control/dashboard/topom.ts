@@ -791,11 +791,12 @@ export class Topom implements ActionHost {
 
   /** Marks slots pending toward gid, each with the next action index, in ascending sid. */
   private async schedule(topo: Topology, sids: readonly number[], gid: number): Promise<void> {
-    for (const sid of sids) {
+    const base = topo.maxSlotActionIndex() + 1;
+    await topo.updateSlots(sids.map((sid, i) => {
       const m = clone(topo.getSlot(sid));
-      m.action = { state: "pending", index: topo.maxSlotActionIndex() + 1, target_id: gid };
-      await topo.updateSlot(m);
-    }
+      m.action = { state: "pending", index: base + i, target_id: gid };
+      return m;
+    }));
     if (sids.length) this.engine.kick();
   }
 
@@ -837,11 +838,10 @@ export class Topom implements ActionHost {
           await topo.updateGroup(ng);
         }
       }
-      const slots = entries.map((m) => newSlotMapping(m.id, m.group_id));
-      for (const m of slots) {
-        this.log.warn(`slot-[${m.id}] will be mapped to group-[${m.group_id}]`);
-        await topo.updateSlot(m);
-      }
+      // The same slot twice: the last entry wins, as with codis's writes in order.
+      const slots = [...new Map(entries.map((m) => [m.id, newSlotMapping(m.id, m.group_id)])).values()];
+      this.log.warn(`slot-[${slots.map((m) => m.id).join(",")}] will be mapped to group-[${[...new Set(slots.map((m) => m.group_id))].join(",")}]`);
+      await topo.updateSlots(slots);
       await this.resync(slots);
     });
   }
@@ -853,11 +853,9 @@ export class Topom implements ActionHost {
         topo.getSlot(m.id);
         if (m.group_id !== 0) throw new ApiError(`group of slot-[${m.id}] should be 0`);
       }
-      const slots = entries.map((m) => newSlotMapping(m.id));
-      for (const m of slots) {
-        this.log.warn(`slot-[${m.id}] will be mapped to group-[0] (offline)`);
-        await topo.updateSlot(m);
-      }
+      const slots = [...new Map(entries.map((m) => [m.id, newSlotMapping(m.id)])).values()];
+      this.log.warn(`slot-[${slots.map((m) => m.id).join(",")}] will be mapped to group-[0] (offline)`);
+      await topo.updateSlots(slots);
       await this.resync(slots);
     });
   }
@@ -872,11 +870,12 @@ export class Topom implements ActionHost {
         throw new ApiError(errText(e));
       }
       if (!confirm) return plan;
-      for (const sid of [...plan.keys()].sort((a, b) => a - b)) {
+      const base = topo.maxSlotActionIndex() + 1;
+      await topo.updateSlots([...plan.keys()].sort((a, b) => a - b).map((sid, i) => {
         const m = clone(topo.getSlot(sid));
-        m.action = { state: "pending", index: topo.maxSlotActionIndex() + 1, target_id: plan.get(sid)! };
-        await topo.updateSlot(m);
-      }
+        m.action = { state: "pending", index: base + i, target_id: plan.get(sid)! };
+        return m;
+      }));
       if (plan.size) this.engine.kick();
       return plan;
     });
