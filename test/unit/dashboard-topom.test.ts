@@ -735,6 +735,32 @@ describe("migration state machine", () => {
     expect(a.dump()).toEqual({});
   });
 
+  it("a move paused by disabled lets a promotion through, then starts over from the new master", async () => {
+    const d = await startDashboard(new MemoryStore(), { migration_async_numkeys: 2 });
+    const [a, b] = await twoGroups(d);
+    const a2 = await codisServer();
+    await d.put(`/api/topom/group/add/{x}/1/${a2.addr}`);
+    // a2 stands for a replica of a: it holds the same keys.
+    const keys = keysInSlot(70, 60);
+    for (const k of keys) {
+      a.set(k, "v");
+      a2.set(k, "v");
+    }
+    await d.put("/api/topom/slots/action/interval/{x}/50000");
+    await d.put("/api/topom/slots/action/create/{x}/70/2");
+    await until("moving", async () => (await d.stats()).slot_action.executor === 1);
+    expect(await remoteError(d.put(`/api/topom/group/promote/{x}/1/${a2.addr}`))).toBe("slots-migration is running = 1");
+    await d.put("/api/topom/slots/action/disabled/{x}/1");
+    await until("paused", async () => (await d.stats()).slot_action.executor === 0);
+    expect(await d.put(`/api/topom/group/promote/{x}/1/${a2.addr}`)).toBe("OK");
+    await d.put("/api/topom/slots/action/interval/{x}/0");
+    await d.put("/api/topom/slots/action/disabled/{x}/0");
+    await until("migrated", async () => (await d.stats()).slots[70]!.group_id === 2);
+    for (const k of keys) expect(b.get(k)).toBe("v");
+    expect(a2.dump()).toEqual({});
+    expect(Object.keys(a.dump()).length).toBeGreaterThan(0); // the old master kept what it had not moved
+  });
+
   it("disabled keeps pending slots from starting; enabling starts them", async () => {
     const d = await startDashboard();
     await twoGroups(d);

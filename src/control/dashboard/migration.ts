@@ -235,13 +235,32 @@ export class SlotActionEngine {
     await this.host.withLock(() => this.complete(job.sids));
   }
 
-  /** Before every bulk step: wait while disabled or either group promotes, then the interval. */
+  /**
+   * Before every bulk step: wait while disabled or either group promotes, then the interval.
+   * While waiting, the job's slots do not count as executing, so a promotion may run (codis
+   * counts an executor only during a step). If a promotion changed either master meanwhile, the
+   * job stops with an error and the next round starts over with the new masters.
+   */
   private async gate(job: MoveJob, signal: AbortSignal): Promise<void> {
-    for (;;) {
-      if (!this.host.isOnline()) throw new Error("topom is not online");
-      const groups = this.host.topology().groups;
-      if (!this.disabled && !isGroupPromoting(groups, job.fromGid) && !isGroupPromoting(groups, job.toGid)) break;
-      await sleep(this.pausedPollMs, signal);
+    let paused = false;
+    try {
+      for (;;) {
+        if (!this.host.isOnline()) throw new Error("topom is not online");
+        const groups = this.host.topology().groups;
+        if (!this.disabled && !isGroupPromoting(groups, job.fromGid) && !isGroupPromoting(groups, job.toGid)) break;
+        if (!paused) {
+          paused = true;
+          this.executor -= job.sids.length;
+        }
+        await sleep(this.pausedPollMs, signal);
+      }
+    } finally {
+      // No await between the check above and this: a promotion cannot start in between.
+      if (paused) this.executor += job.sids.length;
+    }
+    const topo = this.host.topology();
+    if (topo.groupMaster(job.fromGid) !== job.from || topo.groupMaster(job.toGid) !== job.to) {
+      throw new Error(`group-[${job.fromGid}] or group-[${job.toGid}] changed master during the move; it starts over`);
     }
     if (this.interval > 0) await sleep(this.interval / 1000, signal);
   }
