@@ -427,27 +427,25 @@ export class Topom implements ActionHost {
   }
 
   private async onlineProxyLocked(addr: string): Promise<void> {
-    {
-      const topo = this.topology();
-      const p = await new ProxyClient(addr, "", this.opts.proxyClient).model().catch((e) => {
-        this.log.warn(`proxy@${addr} fetch model failed: ${errText(e)}`);
-        throw new ApiError(`proxy@${addr} fetch model failed`);
-      });
-      const c = this.proxyClient(p);
-      await c.xping().catch((e) => {
-        this.log.warn(`proxy@${addr} check xauth failed: ${errText(e)}`);
-        throw new ApiError(`proxy@${addr} check xauth failed`);
-      });
-      const known = topo.proxies.get(p.token);
-      if (known) {
-        p.id = known.id;
-        await topo.updateProxy(p);
-      } else {
-        p.id = topo.maxProxyId() + 1;
-        await topo.createProxy(p);
-      }
-      await this.reinit(p, c);
+    const topo = this.topology();
+    const p = await new ProxyClient(addr, "", this.opts.proxyClient).model().catch((e) => {
+      this.log.warn(`proxy@${addr} fetch model failed: ${errText(e)}`);
+      throw new ApiError(`proxy@${addr} fetch model failed`);
+    });
+    const c = this.proxyClient(p);
+    await c.xping().catch((e) => {
+      this.log.warn(`proxy@${addr} check xauth failed: ${errText(e)}`);
+      throw new ApiError(`proxy@${addr} check xauth failed`);
+    });
+    const known = topo.proxies.get(p.token);
+    if (known) {
+      p.id = known.id;
+      await topo.updateProxy(p);
+    } else {
+      p.id = topo.maxProxyId() + 1;
+      await topo.createProxy(p);
     }
+    await this.reinit(p, c);
   }
 
   reinitProxy(token: string): Promise<void> {
