@@ -407,7 +407,8 @@ export class Router {
         return;
       }
       const text = errorText(reply);
-      if (!replace && text.startsWith("BUSYKEY")) {
+      // Redis words it "ERR Target instance replied with error: BUSYKEY ...".
+      if (!replace && text.includes("BUSYKEY")) {
         this.redisStep(req, slot, route, true);
         return;
       }
