@@ -20,6 +20,8 @@ import * as E from "../core/errors.js";
 import { Req, ReqQueue, Transform, type InternalCallback } from "./request.js";
 import { flusher } from "./flusher.js";
 import { log } from "../log.js";
+import { ReadSlab } from "./read-slab.js";
+import { copyRange } from "./bytes.js";
 
 export const enum ConnState {
   Connecting = 0,
@@ -163,7 +165,21 @@ export class BackendConn {
   private connect(): void {
     this.state = ConnState.Connecting;
     this.closing = false;
-    const sock = net.connect({ host: this.host, port: this.port, noDelay: true });
+    const slab = new ReadSlab(64 * 1024, 16 * 1024);
+    const sock = net.connect({
+      host: this.host,
+      port: this.port,
+      noDelay: true,
+      // Read with `onread` into a slab: no stream machinery, no allocation per read.
+      onread: {
+        buffer: slab.next,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          slab.consumed(n);
+          if (this.socket === sock) this.onData(buf as Buffer, n);
+          return true;
+        },
+      },
+    });
     this.socket = sock;
     let timer: NodeJS.Timeout | null = null;
     if (this.opts.connectTimeout > 0) {
@@ -179,7 +195,6 @@ export class BackendConn {
       if (this.opts.keepalive > 0) sock.setKeepAlive(true, this.opts.keepalive);
       log.debug(`backend ${this.addr} db ${this.db}${this.resp3 ? " resp3" : ""} connected`);
     });
-    sock.on("data", (chunk: Buffer) => this.onData(chunk));
     sock.on("error", (err: Error) => {
       if (timer) clearTimeout(timer);
       this.lastError = err.message;
@@ -204,11 +219,11 @@ export class BackendConn {
     if (this.db !== 0) this.sendInternal(["SELECT", this.db], check);
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, n: number): void {
     this.lastProgress = performance.now();
     const reader = this.reader;
     const sc = reader.scanner;
-    reader.push(chunk);
+    reader.push(chunk, n);
     for (;;) {
       if (this.closing) return;
       const st = reader.next();
@@ -305,14 +320,3 @@ const INTERNAL_OWNER = {
     req.internal!(req, req.reply!.subarray(req.replyStart, req.replyEnd), req.isError);
   },
 };
-
-/** Copies src[start, end) to dst at pos; a JS loop for short ranges beats the native call. */
-export function copyRange(src: Buffer, start: number, end: number, dst: Buffer, pos: number): number {
-  const len = end - start;
-  if (len < 48) {
-    for (let i = 0; i < len; i++) dst[pos + i] = src[start + i]!;
-  } else {
-    src.copy(dst, pos, start, end);
-  }
-  return len;
-}

@@ -29,26 +29,18 @@ export class ChunkReader<S extends StreamScanner> {
 
   private cur: Buffer = EMPTY;
   private curPos = 0;
+  private curEnd = 0;
   private acc: Buffer | null = null;
   private accLen = 0;
   private accPos = 0;
 
   constructor(readonly scanner: S, private readonly maxMessage: number) {}
 
-  /** Adds a chunk; call next() until it stops returning Complete. */
-  push(chunk: Buffer): void {
+  /** Adds chunk[0, end); call next() until it stops returning Complete. */
+  push(chunk: Buffer, end = chunk.length): void {
     this.cur = chunk;
     this.curPos = 0;
-  }
-
-  /** Bytes received and not yet handed out as complete messages. */
-  get buffered(): number {
-    return this.cur.length - this.curPos + (this.acc ? this.accLen - this.accPos : 0);
-  }
-
-  /** True when unscanned bytes of the current chunk remain (the caller stopped early). */
-  get hasUnread(): boolean {
-    return this.curPos < this.cur.length || (this.acc !== null && this.accPos < this.accLen && !this.scanner.partial);
+    this.curEnd = end;
   }
 
   next(): ScanStatus {
@@ -69,7 +61,7 @@ export class ChunkReader<S extends StreamScanner> {
           this.dropAcc();
           continue;
         }
-        const remaining = this.cur.length - this.curPos;
+        const remaining = this.curEnd - this.curPos;
         if (remaining === 0) return ScanStatus.Incomplete;
         const need = sc.needEnd - this.accLen;
         const take = Math.min(remaining, need > 1 ? need : HEADER_STEP);
@@ -80,26 +72,27 @@ export class ChunkReader<S extends StreamScanner> {
         continue;
       }
       const cur = this.cur;
-      if (this.curPos >= cur.length) return ScanStatus.Incomplete;
-      const st = sc.scan(cur, this.curPos, cur.length);
+      const end = this.curEnd;
+      if (this.curPos >= end) return ScanStatus.Incomplete;
+      const st = sc.scan(cur, this.curPos, end);
       if (st === ScanStatus.Complete) {
         this.curPos = sc.next;
         this.buf = cur;
         return st;
       }
       if (st === ScanStatus.Error) return st;
-      this.curPos = cur.length;
+      this.curPos = end;
       if (!sc.partial) return ScanStatus.Incomplete;
       // A message is cut at the chunk end: move its start into a fresh assembly buffer.
       const start = sc.start;
-      const len = cur.length - start;
+      const len = end - start;
       if (len > this.maxMessage) {
         this.tooLarge = true;
         return ScanStatus.Error;
       }
       const want = Math.max(len * 2, Math.min(sc.needEnd - start, this.maxMessage), 16 * 1024);
       const acc = Buffer.allocUnsafe(Math.min(want, this.maxMessage + 64));
-      cur.copy(acc, 0, start, cur.length);
+      cur.copy(acc, 0, start, end);
       sc.rebase(start);
       this.acc = acc;
       this.accLen = len;
@@ -139,6 +132,7 @@ export class ChunkReader<S extends StreamScanner> {
     this.dropAcc();
     this.cur = EMPTY;
     this.curPos = 0;
+    this.curEnd = 0;
     this.scanner.reset();
   }
 }

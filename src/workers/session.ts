@@ -10,7 +10,7 @@
 // unanswered requests reach session_max_pipeline, or when replies queued to the socket exceed
 // session_send_bufsize; it reads again when the FIFO is half drained and the socket drained.
 
-import type net from "node:net";
+import net from "node:net";
 import { ChunkReader } from "./chunk-reader.js";
 import { RequestScanner, ScanStatus } from "../core/resp-scanner.js";
 import {
@@ -26,8 +26,8 @@ import { flusher } from "./flusher.js";
 import { filterScanReply } from "./merge.js";
 import type { WorkerContext } from "./context.js";
 import { log } from "../log.js";
-
-const CRLF_LEN = 2;
+import { ReadSlab } from "./read-slab.js";
+import { copyRange } from "./bytes.js";
 
 export class Session implements ReplyOwner {
   dirty = false;
@@ -48,7 +48,29 @@ export class Session implements ReplyOwner {
   private readPaused = false;
   private t0 = 0;
 
-  constructor(readonly socket: net.Socket, private readonly ctx: WorkerContext) {
+  readonly socket: net.Socket;
+
+  /**
+   * Takes over an accepted connection's handle and reads it with `onread` into a slab
+   * (see read-slab.ts): no stream machinery and no allocation per read.
+   */
+  constructor(handle: unknown, private readonly ctx: WorkerContext) {
+    const slab = new ReadSlab(32 * 1024, 4096);
+    const opts = {
+      handle,
+      readable: true,
+      writable: true,
+      onread: {
+        buffer: slab.next,
+        callback: (n: number, buf: Uint8Array): boolean => {
+          slab.consumed(n);
+          this.onData(buf as Buffer, n);
+          return true;
+        },
+      },
+    };
+    const socket = new net.Socket(opts as net.SocketConstructorOpts);
+    this.socket = socket;
     this.id = ctx.nextSessionId();
     const c = ctx.config;
     this.authed = c.session_auth === "";
@@ -58,16 +80,16 @@ export class Session implements ReplyOwner {
     );
     socket.setNoDelay(true);
     if (c.session_keepalive_period > 0) socket.setKeepAlive(true, c.session_keepalive_period);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("drain", () => this.maybeResume());
     socket.on("error", () => {}); // the close event follows; errors are normal client churn
     socket.on("close", () => this.onClose());
+    socket.resume();
   }
 
-  private onData(chunk: Buffer): void {
+  private onData(chunk: Buffer, n: number): void {
     this.t0 = performance.now();
     this.lastActive = this.t0;
-    this.reader.push(chunk);
+    this.reader.push(chunk, n);
     this.process();
   }
 
@@ -145,15 +167,7 @@ export class Session implements ReplyOwner {
         const r = q.shift()!;
         stats.record(r, now);
         if (r.failed) breakOnFailure = true;
-        const len = r.replyEnd - r.replyStart;
-        if (len < 48) {
-          const src = r.reply!;
-          const s = r.replyStart;
-          for (let j = 0; j < len; j++) out[p + j] = src[s + j]!;
-        } else {
-          r.reply!.copy(out, p, r.replyStart, r.replyEnd);
-        }
-        p += len;
+        p += copyRange(r.reply!, r.replyStart, r.replyEnd, out, p);
       }
       this.socket.write(out);
     } else {
@@ -460,4 +474,3 @@ export class Session implements ReplyOwner {
 }
 
 const SLOTSINFO = Buffer.from("SLOTSINFO");
-void CRLF_LEN;

@@ -78,23 +78,27 @@ const ctx: WorkerContext = {
 };
 
 function onConnection(socket: net.Socket): void {
+  socket.on("error", () => {});
   if (!router.online) {
     socket.end(errorReply(E.ROUTER_NOT_ONLINE));
-    socket.on("error", () => {});
     return;
   }
   if (Atomics.add(clientCount, 0, 1) >= config.proxy_max_clients) {
     Atomics.sub(clientCount, 0, 1);
     socket.end(errorReply(E.MAX_CLIENTS));
-    socket.on("error", () => {});
     return;
   }
+  // The session reads the connection with `onread`, which net.Server cannot set up, so it
+  // takes the accepted (paused, not yet read) handle over from the Socket net made for it.
+  const holder = socket as unknown as { _handle: unknown };
+  const handle = holder._handle;
+  holder._handle = null;
   stats.sessionsTotal++;
-  const s = new Session(socket, ctx);
+  const s = new Session(handle, ctx);
   sessions.add(s);
 }
 
-const server = net.createServer({ noDelay: true }, onConnection);
+const server = net.createServer({ noDelay: true, pauseOnConnect: true }, onConnection);
 server.on("error", (err) => {
   send({ t: "fatal", message: `listen failed: ${err.message}` });
 });
