@@ -262,7 +262,11 @@ export class RequestScanner {
   /** Set by readInt: the position after the "\r\n" that ends the integer. */
   private intEnd = 0;
 
-  /** Reads a decimal integer line at pos ending in "\r\n"; NEED_MORE or BAD_INT otherwise. */
+  /**
+   * Reads a decimal integer line at pos ending in "\r\n"; NEED_MORE or BAD_INT otherwise.
+   * Leading zeros are refused, as Redis's string2ll does: headers are canonical, which lets
+   * split commands copy an argument's "$<len>\r\n" header from the client's bytes.
+   */
   private readInt(buf: Buffer, pos: number, end: number): number {
     let neg = false;
     let n = 0;
@@ -275,6 +279,7 @@ export class RequestScanner {
       if (pos >= end) return NEED_MORE;
       const c = buf[pos]!;
       if (c >= 0x30 && c <= 0x39) {
+        if (digits === 1 && n === 0) return BAD_INT; // "0" followed by a digit
         n = n * 10 + (c - 0x30);
         if (++digits > 15) return BAD_INT;
         pos++;

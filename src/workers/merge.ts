@@ -5,6 +5,7 @@ import { ReplyScanner, ScanStatus, splitArrayReply } from "../core/resp-scanner.
 import { errorReply } from "../core/resp-encoder.js";
 import { slotOf } from "../core/slot.js";
 import * as E from "../core/errors.js";
+import { copyRange } from "./bytes.js";
 
 export function integerAt(buf: Buffer, start: number, end: number): number | undefined {
   if (buf[start] !== 0x3a) return undefined;
@@ -17,6 +18,10 @@ export function preview(reply: Buffer): string {
 }
 
 const elementRanges: number[] = [];
+// Scratch space for merging, reused across calls (one merge runs at a time per thread).
+let starts = new Int32Array(64);
+let ends = new Int32Array(64);
+const scratchBufs: Buffer[] = [];
 const checkScanner = new ReplyScanner();
 
 /** Builds a split parent's reply from its sub-replies (called when the last one arrives). */
@@ -53,15 +58,18 @@ export function mergeSplit(parent: Req): void {
     }
     case Transform.MergeArray: {
       const n = parent.keyCount;
-      const starts = new Array<number>(n);
-      const ends = new Array<number>(n);
-      const bufs = new Array<Buffer>(n);
+      if (starts.length < n) {
+        starts = new Int32Array(n * 2);
+        ends = new Int32Array(n * 2);
+      }
+      const bufs = scratchBufs;
       let total = 0;
       for (let i = 0; i < subs.length; i++) {
         const s = subs[i]!;
         const keys = subKeys[i]!;
         const count = splitArrayReply(s.reply!, s.replyStart, s.replyEnd, elementRanges);
         if (count !== keys.length) {
+          bufs.length = 0;
           parent.completeWith(errorReply(E.badReply(name, `expected ${keys.length} elements, got ${count}`)), true);
           return;
         }
@@ -76,7 +84,17 @@ export function mergeSplit(parent: Req): void {
       const head = `*${n}\r\n`;
       const out = Buffer.allocUnsafe(head.length + total);
       let p = out.write(head, 0, "latin1");
-      for (let k = 0; k < n; k++) p += bufs[k]!.copy(out, p, starts[k], ends[k]);
+      // Neighbouring keys answered by one sub-reply are neighbours there too: copy runs.
+      let k = 0;
+      while (k < n) {
+        const b = bufs[k]!;
+        const s0 = starts[k]!;
+        let e0 = ends[k]!;
+        k++;
+        while (k < n && bufs[k] === b && starts[k] === e0) e0 = ends[k++]!;
+        p += copyRange(b, s0, e0, out, p);
+      }
+      bufs.length = 0;
       parent.completeWith(out, false);
       return;
     }

@@ -16,6 +16,7 @@ import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WOR
   FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
 import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
+import { copyRange } from "./bytes.js";
 import { Req, countSlot, uncountSlot, Transform, type InternalCallback } from "./request.js";
 import { RequestScanner, splitArrayReply } from "../core/resp-scanner.js";
 import { encodeFromRanges, errorReply } from "../core/resp-encoder.js";
@@ -440,9 +441,11 @@ export class Router {
     const db = parent.db;
     const resp3 = parent.resp3;
     const slots: number[] = new Array(nkeys);
-    const conns: (BackendConn | null)[] = new Array(nkeys);
-    let single: BackendConn | null | undefined;
-    let plain = true;
+    // Connections in first-seen order, and for each key the index of its connection
+    // (-1: the key's slot is locked, migrating or offline and goes alone through dispatch()).
+    const conns: BackendConn[] = [];
+    const keyConn = new Int8Array(nkeys);
+    let solo = 0;
     for (let k = 0; k < nkeys; k++) {
       const ai = 1 + k * stride;
       const slot = slotOf(buf, args[2 * ai]!, args[2 * ai + 1]!);
@@ -452,81 +455,121 @@ export class Router {
       const st = route.state;
       if ((st & (LOCKED | MIGRATING)) === 0 && (st & ONLINE) !== 0) {
         const c = this.pickConn(route, cmd, db, resp3, slot);
-        conns[k] = c;
-        if (single === undefined) single = c;
-        else if (single !== c) single = null;
+        let ci = conns.indexOf(c);
+        if (ci < 0) ci = conns.push(c) - 1;
+        keyConn[k] = ci;
       } else {
         uncountSlot(slot);
-        conns[k] = null;
-        plain = false;
-        single = null;
+        keyConn[k] = -1;
+        solo++;
       }
     }
-    if (plain && single) {
+    if (solo === 0 && conns.length === 1) {
       // Every key lives behind one connection: forward the client's bytes untouched.
       parent.slot = slots[0]!;
       parent.slots = slots;
-      single.send(parent, buf, start, end);
+      conns[0]!.send(parent, buf, start, end);
       return;
     }
-    // Group keys by connection; keys of locked, migrating or offline slots go one by one
-    // through dispatch(), which holds, migrates or fails them like single-key commands.
+    // One sub-command per connection, built from the client's own argument bytes; keys of
+    // locked, migrating or offline slots go one by one through dispatch(), which holds,
+    // migrates or fails them like single-key commands.
     parent.transform = transform;
     parent.keyCount = nkeys;
-    const groups = new Map<BackendConn, number[]>();
-    const solo: number[] = [];
-    for (let k = 0; k < nkeys; k++) {
-      const c = conns[k];
-      if (c === null || c === undefined) {
-        solo.push(k);
-        continue;
-      }
-      let g = groups.get(c);
-      if (g === undefined) {
-        g = [];
-        groups.set(c, g);
-      }
-      g.push(k);
-    }
     const subs: Req[] = [];
     const subKeys: number[][] = [];
     parent.subs = subs;
     parent.subKeys = subKeys;
-    parent.subsLeft = groups.size + solo.length;
-    const ranges = new Int32Array(stride * nkeys * 2);
-    const makeSub = (keys: number[]): { sub: Req; bytes: Buffer } => {
-      let n = 0;
-      for (const k of keys) {
-        for (let j = 0; j < stride; j++) {
-          const ai = 1 + k * stride + j;
-          ranges[2 * n] = args[2 * ai]!;
-          ranges[2 * n + 1] = args[2 * ai + 1]!;
-          n++;
-        }
-      }
-      const sub = new Req();
-      sub.cmd = cmd;
-      sub.db = db;
-      sub.resp3 = resp3;
-      sub.owner = parent;
-      subs.push(sub);
-      subKeys.push(keys);
-      return { sub, bytes: encodeFromRanges(cmd.nameBytes, buf, ranges, n) };
-    };
-    for (const [conn, keys] of groups) {
-      const { sub, bytes } = makeSub(keys);
+    parent.subsLeft = conns.length + solo;
+    for (let ci = 0; ci < conns.length; ci++) {
+      const keys: number[] = [];
+      for (let k = 0; k < nkeys; k++) if (keyConn[k] === ci) keys.push(k);
+      const sub = this.subRequest(parent, keys, subs, subKeys);
+      const bytes = encodeSubCommand(cmd.nameBytes, buf, args, keys, stride);
       sub.slot = slots[keys[0]!]!;
-      sub.slots = keys.map((k) => slots[k]!); // already counted above
-      conn.send(sub, bytes, 0, bytes.length);
+      const subSlots: number[] = new Array(keys.length);
+      for (let i = 0; i < keys.length; i++) subSlots[i] = slots[keys[i]!]!;
+      sub.slots = subSlots; // counted above
+      conns[ci]!.send(sub, bytes, 0, bytes.length);
     }
-    for (const k of solo) {
-      const { sub, bytes } = makeSub([k]);
+    if (solo === 0) return;
+    for (let k = 0; k < nkeys; k++) {
+      if (keyConn[k] !== -1) continue;
+      const sub = this.subRequest(parent, [k], subs, subKeys);
+      const bytes = encodeSubCommand(cmd.nameBytes, buf, args, [k], stride);
       const sc = subScanner;
       sc.reset();
       sc.scan(bytes, 0, bytes.length);
       this.dispatch(sub, slots[k]!, bytes, 0, bytes.length, sc.offsets, sc.argc);
     }
   }
+
+  private subRequest(parent: Req, keys: number[], subs: Req[], subKeys: number[][]): Req {
+    const sub = new Req();
+    sub.cmd = parent.cmd;
+    sub.db = parent.db;
+    sub.resp3 = parent.resp3;
+    sub.owner = parent;
+    subs.push(sub);
+    subKeys.push(keys);
+    return sub;
+  }
+}
+
+/**
+ * Builds "NAME k1 [v1] k2 [v2] ..." for the given keys from the client's request bytes: each
+ * argument's "$<len>\r\n<bytes>\r\n" is copied as it stands (runs of neighbouring
+ * arguments in one copy), so nothing is re-formatted. Valid for inline requests too, since
+ * the scanner re-encodes those as RESP with canonical headers.
+ */
+function encodeSubCommand(name: Buffer, buf: Buffer, args: Int32Array, keys: number[], stride: number): Buffer {
+  const nargs = keys.length * stride + 1;
+  // Each argument's encoding starts at its data offset minus its header "$<len>\r\n".
+  let size = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const first = 1 + keys[i]! * stride;
+    const last = first + stride - 1;
+    size += args[2 * last + 1]! + 2 - argEncodingStart(args, first);
+  }
+  const head = `*${nargs}\r\n$${name.length}\r\n`;
+  const out = Buffer.allocUnsafe(head.length + name.length + 2 + size);
+  let p = out.write(head, 0, "latin1");
+  p += name.copy(out, p);
+  out[p++] = 13;
+  out[p++] = 10;
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0; i < keys.length; i++) {
+    const first = 1 + keys[i]! * stride;
+    const last = first + stride - 1;
+    const s = argEncodingStart(args, first);
+    const e = args[2 * last + 1]! + 2;
+    if (s === runEnd) {
+      runEnd = e; // the next argument follows this run in the client's buffer
+      continue;
+    }
+    if (runStart >= 0) p += copyRange(buf, runStart, runEnd, out, p);
+    runStart = s;
+    runEnd = e;
+  }
+  if (runStart >= 0) p += copyRange(buf, runStart, runEnd, out, p);
+  return out.subarray(0, p);
+}
+
+/** Offset of argument i's "$<len>\r\n" header in the request buffer. */
+function argEncodingStart(args: Int32Array, i: number): number {
+  const dataStart = args[2 * i]!;
+  const len = args[2 * i + 1]! - dataStart;
+  return dataStart - 3 - decimalDigits(len);
+}
+
+function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = (n / 10) | 0;
+    d++;
+  }
+  return d;
 }
 
 const WRAPPER = Buffer.from("SLOTSMGRT-EXEC-WRAPPER");
