@@ -37,7 +37,7 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "proxy_addr", type: "addr", default: "0.0.0.0:19000", reload: false, doc: "Listen address for Redis clients." },
   { name: "proxy_datacenter", type: "string", default: "", reload: false, doc: "Datacenter of this proxy, used to order replica groups." },
   { name: "proxy_max_clients", type: "int", default: 1000, min: 1, max: 10_000_000, reload: true, doc: "Maximum client connections; more are answered 'ERR max number of clients reached' and closed." },
-  { name: "proxy_workers", type: "int", default: 0, min: 0, max: 256, reload: false, doc: "Worker threads serving clients (0: one per CPU core)." },
+  { name: "proxy_workers", type: "int", default: 0, min: 0, max: 256, reload: false, doc: "Worker threads serving clients (0: one per two CPU cores, at least one)." },
   { name: "proxy_max_offheap_size", type: "size", default: "1024mb", reload: false, inert: true, doc: "codis Go runtime setting; accepted, no effect." },
   { name: "proxy_heap_placeholder", type: "size", default: "256mb", reload: false, inert: true, doc: "codis Go runtime setting; accepted, no effect." },
   { name: "backend_ping_period", type: "duration", default: "5s", reload: true, doc: "PING idle backend connections this often to detect dead ones (0: off)." },
