@@ -18,7 +18,7 @@ import { WorkerSet } from "./worker-set.js";
 import { loadProxyConfig, planReload, mergeReload } from "./config.js";
 import { Router as HttpRouter, ApiError, Redirect, RawReply, apiCall, type ApiRequest } from "./http.js";
 import { xauth } from "./xauth.js";
-import { decodeSlot, encodeSlot, type Slot, type Proxy as ProxyModel } from "./models.js";
+import { decodeSlot, encodeSlot, encodeProxy, type Slot, type Proxy as ProxyModel } from "./models.js";
 import type { WorkerStatsSnapshot, CommandStats } from "../workers/stats.js";
 import { formatDuration, formatSize } from "../core/units.js";
 import { log, setLogLevel } from "../log.js";
@@ -98,17 +98,24 @@ export class ProxyServer {
     this.qpsTimer.unref();
     const c = this.config;
     log.info(`slotway ${VERSION} proxy "${c.product_name}" on ${c.proxy_addr} (${this.workerCount} worker threads), admin on ${c.admin_addr}, token ${this.model.token}`);
+    // Standalone and --fillslots proxies are filled and online before the client port opens,
+    // so a client that can connect is served; a dashboard-driven one listens at once and
+    // answers "router is not online" until the dashboard starts it, as codis-proxy does.
     if (this.opts.fillSlotsFile) {
       const raw = JSON.parse(readFileSync(this.opts.fillSlotsFile, "utf8")) as unknown;
       if (!Array.isArray(raw)) throw new Error(`${this.opts.fillSlotsFile}: expected a JSON array of slots`);
       await this.slots.fill(raw.map(decodeSlot));
       await this.setOnline();
+      await this.workers.listen();
     } else if (this.opts.dashboard) {
+      await this.workers.listen();
       void this.announce(this.opts.dashboard);
     } else if (c.groups.length > 0) {
       await this.fillGroups(c);
       await this.setOnline();
+      await this.workers.listen();
     } else {
+      await this.workers.listen();
       log.warn("no [[group]] in the config and no --dashboard or --fillslots: the proxy stays offline until an admin API fillslots + start");
     }
   }
@@ -220,10 +227,10 @@ export class ProxyServer {
     };
     r.get("/", () => new Redirect("/proxy"));
     r.get("/proxy", async () => this.overview());
-    r.get("/proxy/model", () => this.model);
+    r.get("/proxy/model", () => encodeProxy(this.model));
     r.get("/proxy/stats", async () => this.stats(~0));
     r.get("/proxy/slots", () => this.slots.current().map(encodeSlot));
-    r.get("/api/proxy/model", () => this.model);
+    r.get("/api/proxy/model", () => encodeProxy(this.model));
     r.get("/api/proxy/xping/:xauth", (req) => {
       verify(req);
       return "OK";
@@ -314,7 +321,7 @@ export class ProxyServer {
       version: VERSION,
       compile: `node ${process.version}`,
       config: this.configJson(),
-      model: this.model,
+      model: encodeProxy(this.model),
       stats: await this.stats(~0),
       slots: this.slots.current().map(encodeSlot),
     };

@@ -11,7 +11,7 @@
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
 import type { ProxyConfig } from "../core/config-schema.js";
-import type { MainToWorker, WorkerInit, WorkerToMain } from "../workers/messages.js";
+import type { ListenSpec, MainToWorker, WorkerInit, WorkerToMain } from "../workers/messages.js";
 import type { WorkerStatsSnapshot } from "../workers/stats.js";
 import { SLOT_COUNT } from "../core/slot.js";
 import { log } from "../log.js";
@@ -32,7 +32,7 @@ export interface WorkerSetOptions {
   config: ProxyConfig;
   slotTable: SharedArrayBuffer;
   inflight: SharedArrayBuffer;
-  listen: WorkerInit["listen"];
+  listen: ListenSpec;
   online: boolean;
   /** Called when a worker dies (after its in-flight row was cleared). */
   onFatal: (message: string) => void;
@@ -46,6 +46,7 @@ export class WorkerSet {
   private readonly waiters = new Map<number, Waiter>();
   private seq = 0;
   private fd = -1;
+  private readonly listenWaiters = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
   private stopping = false;
   private readonly clients = new SharedArrayBuffer(4);
   /** Last state broadcast, replayed to a restarted worker. */
@@ -57,12 +58,30 @@ export class WorkerSet {
     return this.opts.count;
   }
 
-  /** Starts every worker; resolves once all of them listen. */
+  /** Starts every worker; they serve nobody until listen(). */
   async start(): Promise<void> {
-    this.fd = await this.spawn(0, this.opts.listen);
-    const rest: Promise<number>[] = [];
-    for (let i = 1; i < this.opts.count; i++) rest.push(this.spawn(i, { fd: this.fd }));
-    await Promise.all(rest);
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < this.opts.count; i++) all.push(this.spawn(i));
+    await Promise.all(all);
+  }
+
+  /**
+   * Opens the client port: worker 0 binds, the others listen on its descriptor. Separate
+   * from start() so that a standalone proxy fills its slots and goes online first, and a
+   * client that can connect is always served.
+   */
+  async listen(): Promise<void> {
+    this.fd = await this.listenOne(0, this.opts.listen);
+    await Promise.all(this.workers.map((w, i) => (i > 0 && w ? this.listenOne(i, { fd: this.fd }) : undefined)));
+  }
+
+  private listenOne(index: number, spec: ListenSpec): Promise<number> {
+    const w = this.workers[index];
+    if (!w) return Promise.reject(new Error(`worker ${index} is not running`));
+    return new Promise<number>((resolve, reject) => {
+      this.listenWaiters.set(index, { resolve, reject });
+      w.postMessage({ t: "listen", seq: 0, spec } satisfies MainToWorker);
+    });
   }
 
   /** Updates what a restarted worker starts with. */
@@ -74,7 +93,7 @@ export class WorkerSet {
     this.opts = { ...this.opts, online };
   }
 
-  private spawn(index: number, listen: WorkerInit["listen"]): Promise<number> {
+  private spawn(index: number): Promise<void> {
     const init: WorkerInit = {
       index,
       version: this.opts.version,
@@ -83,18 +102,22 @@ export class WorkerSet {
       inflight: this.opts.inflight,
       clients: this.clients,
       online: this.opts.online,
-      listen,
     };
     const w = new Worker(fileURLToPath(WORKER_URL), { workerData: init });
     this.workers[index] = w;
-    return new Promise<number>((resolve, reject) => {
-      let listening = false;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
       w.on("message", (m: WorkerToMain) => {
-        if (m.t === "listening") {
-          listening = true;
-          resolve(m.fd);
+        if (m.t === "ready") {
+          ready = true;
+          resolve();
+        } else if (m.t === "listening") {
+          this.listenWaiters.get(index)?.resolve(m.fd);
+          this.listenWaiters.delete(index);
         } else if (m.t === "fatal") {
-          if (!listening) reject(new Error(m.message));
+          const waiter = this.listenWaiters.get(index);
+          this.listenWaiters.delete(index);
+          if (waiter) waiter.reject(new Error(m.message));
           else log.error(`worker ${index}: ${m.message}`);
         } else {
           this.onReply(index, m);
@@ -102,7 +125,7 @@ export class WorkerSet {
       });
       w.on("error", (err) => {
         log.error(`worker ${index} failed: ${err.stack ?? err.message}`);
-        if (!listening) reject(err);
+        if (!ready) reject(err);
       });
       w.on("exit", (code) => this.onExit(index, w, code));
     });
@@ -123,10 +146,11 @@ export class WorkerSet {
       return;
     }
     log.error(`worker ${index} exited with code ${code}; restarting it`);
-    this.spawn(index, { fd: this.fd })
+    this.spawn(index)
       .then(async () => {
         if (this.lastAddrs) await this.broadcast(this.lastAddrs);
         await this.broadcast({ t: "slots" });
+        if (this.fd >= 0) await this.listenOne(index, { fd: this.fd });
       })
       .catch((e: Error) => log.error(`restarting worker ${index} failed: ${e.message}`));
   }

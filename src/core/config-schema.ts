@@ -34,7 +34,7 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "session_auth", type: "string", default: "", reload: true, doc: "Password clients must send with AUTH before any other command (empty: none)." },
   { name: "admin_addr", type: "addr", default: "0.0.0.0:11080", reload: false, doc: "Listen address of the admin HTTP API (codis routes, /metrics)." },
   { name: "proto_type", type: "enum", default: "tcp4", values: ["tcp", "tcp4", "tcp6", "unix"], reload: false, doc: "Protocol of proxy_addr: tcp, tcp4, tcp6 or unix (a socket path)." },
-  { name: "proxy_addr", type: "addr", default: "0.0.0.0:19000", reload: false, doc: "Listen address for Redis clients." },
+  { name: "proxy_addr", type: "string", default: "0.0.0.0:19000", reload: false, doc: "Listen address for Redis clients: host:port, or a socket path when proto_type is unix." },
   { name: "proxy_datacenter", type: "string", default: "", reload: false, doc: "Datacenter of this proxy, used to order replica groups." },
   { name: "proxy_max_clients", type: "int", default: 1000, min: 1, max: 10_000_000, reload: true, doc: "Maximum client connections; more are answered 'ERR max number of clients reached' and closed." },
   { name: "proxy_workers", type: "int", default: 0, min: 0, max: 256, reload: false, doc: "Worker threads serving clients (0: one per two CPU cores, at least one)." },
@@ -211,6 +211,13 @@ export function validateProxyConfig(raw: Record<string, unknown>): Validated {
     if (def.inert && v !== convert(def, def.default)) {
       warnings.push(`${key} is accepted for codis compatibility but has no effect in slotway`);
     }
+  }
+  // proxy_addr depends on proto_type: a socket path for unix, host:port otherwise.
+  const addr = out.proxy_addr as string;
+  if (out.proto_type === "unix") {
+    if (addr === "" || addr.includes("\0")) throw new ConfigError("proxy_addr", "must be a socket path when proto_type is unix");
+  } else {
+    convert({ ...BY_NAME.get("admin_addr")!, name: "proxy_addr" }, addr);
   }
   out.groups = validateGroups(raw.group);
   return { config: out as ProxyConfig, warnings };

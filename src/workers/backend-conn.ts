@@ -57,6 +57,7 @@ export class BackendConn {
   errors = 0;
 
   private socket: net.Socket | null = null;
+  private warnedNoPassword = false;
   /** Set by fail() until the socket's close event: stop matching replies, fail new sends. */
   private closing = false;
   private readonly waiting = new ReqQueue();
@@ -214,7 +215,17 @@ export class BackendConn {
         this.fail(`setup failed, ${text}`);
       }
     };
-    if (this.opts.productAuth) this.sendInternal(["AUTH", this.opts.productAuth], check);
+    // product_auth is sent to every server; one that needs no password says so, which is
+    // not a reason to refuse it (codis would, and a mixed fleet would then be unusable).
+    const checkAuth: InternalCallback = (req, reply, isError) => {
+      if (isError && /no password is set|without any password configured/i.test(reply.toString("latin1"))) {
+        if (!this.warnedNoPassword) log.warn(`backend ${this.addr} has no password; product_auth is not needed for it`);
+        this.warnedNoPassword = true;
+        return;
+      }
+      check(req, reply, isError);
+    };
+    if (this.opts.productAuth) this.sendInternal(["AUTH", this.opts.productAuth], checkAuth);
     if (this.resp3) this.sendInternal(["HELLO", "3"], check);
     if (this.db !== 0) this.sendInternal(["SELECT", this.db], check);
   }
@@ -319,4 +330,5 @@ const INTERNAL_OWNER = {
   onReply(req: Req): void {
     req.internal!(req, req.reply!.subarray(req.replyStart, req.replyEnd), req.isError);
   },
+  alive: () => true,
 };

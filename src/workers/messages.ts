@@ -11,8 +11,15 @@ export interface WorkerInit {
   /** One Int32 word: clients connected over all workers (proxy_max_clients). */
   clients: SharedArrayBuffer;
   online: boolean;
-  /** Worker 0 binds host:port (or path); the others listen on worker 0's descriptor. */
-  listen: { host?: string; port?: number; ipv6Only?: boolean; path?: string; fd?: number };
+}
+
+/** Worker 0 binds host:port (or a path); the others listen on worker 0's descriptor. */
+export interface ListenSpec {
+  host?: string;
+  port?: number;
+  ipv6Only?: boolean;
+  path?: string;
+  fd?: number;
 }
 
 export type MainToWorker =
@@ -22,9 +29,11 @@ export type MainToWorker =
   | { t: "config"; seq: number; config: ProxyConfig }
   | { t: "loglevel"; seq: number; level: string }
   | { t: "stats"; seq: number; reset?: boolean }
-  | { t: "shutdown"; seq: number };
+  | { t: "shutdown"; seq: number }
+  | { t: "listen"; seq: number; spec: ListenSpec };
 
 export type WorkerToMain =
+  | { t: "ready" }
   | { t: "listening"; fd: number }
   | { t: "ack"; seq: number }
   | { t: "stats"; seq: number; data: WorkerStatsSnapshot }

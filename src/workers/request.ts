@@ -26,6 +26,8 @@ export const enum Transform {
 export interface ReplyOwner {
   /** Called when a record of this owner completes. */
   onReply(req: Req): void;
+  /** False once nobody will read the reply (the client went away). */
+  alive(): boolean;
 }
 
 export type InternalCallback = (req: Req, reply: Buffer, isError: boolean) => void;
@@ -120,6 +122,11 @@ export class Req implements ReplyOwner {
     this.isError = isError;
     this.done = true;
     this.owner?.onReply(this);
+  }
+
+  /** A part of a split command is wanted as long as its parent is. */
+  alive(): boolean {
+    return this.owner !== null && this.owner.alive();
   }
 
   /** A split parent receives its parts' replies here and merges after the last one. */

@@ -116,8 +116,26 @@ export class Router {
       if (this.route(s).state & LOCKED) continue;
       this.held[s] = undefined;
       this.heldCount -= list.length;
-      for (const req of list) this.dispatch(req, s, req.buf!, req.start, req.end, req.args, req.argc);
+      for (const req of list) {
+        // A request whose client left is dropped here rather than run for nobody.
+        if (req.owner !== null && req.owner.alive()) this.dispatch(req, s, req.buf!, req.start, req.end, req.args, req.argc);
+      }
     }
+  }
+
+  private purgeAt = 4096;
+
+  private purgeDeadHeld(): void {
+    let n = 0;
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const list = this.held[s];
+      if (list === undefined) continue;
+      const live = list.filter((r) => r.owner !== null && r.owner.alive());
+      this.held[s] = live.length > 0 ? live : undefined;
+      n += live.length;
+    }
+    this.heldCount = n;
+    this.purgeAt = Math.max(4096, n * 2);
   }
 
   /** Requests currently held for locked slots. */
@@ -242,6 +260,9 @@ export class Router {
     }
     list.push(req);
     this.heldCount++;
+    // The bound of held work: every live client holds at most session_max_pipeline requests;
+    // requests of clients that left are purged once they pile up.
+    if (this.heldCount > this.purgeAt) this.purgeDeadHeld();
     // If the control thread unlocks the slot right after our read, its "slots" message is
     // handled after this task, when the request is already in the list: nothing is stranded.
   }

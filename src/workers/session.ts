@@ -133,6 +133,10 @@ export class Session implements ReplyOwner {
     if (!this.readPaused && !this.closed) this.socket.resume();
   }
 
+  alive(): boolean {
+    return !this.closed;
+  }
+
   /** A request's reply arrived; only the head of the FIFO can unblock a write. */
   onReply(req: Req): void {
     if (req.transform === Transform.SlotsScan) this.applyScanFilter(req);

@@ -22,7 +22,7 @@ import { Session } from "./session.js";
 import { WorkerStats, type WorkerStatsSnapshot } from "./stats.js";
 import { setInflightRow } from "./request.js";
 import type { WorkerContext } from "./context.js";
-import type { MainToWorker, WorkerInit, WorkerToMain } from "./messages.js";
+import type { ListenSpec, MainToWorker, WorkerInit, WorkerToMain } from "./messages.js";
 import { log, setLogLevel } from "../log.js";
 
 const init = workerData as WorkerInit;
@@ -103,14 +103,11 @@ server.on("error", (err) => {
   send({ t: "fatal", message: `listen failed: ${err.message}` });
 });
 
-if (init.listen.fd !== undefined) {
-  server.listen({ fd: init.listen.fd }, () => send({ t: "listening", fd: init.listen.fd! }));
-} else if (init.listen.path !== undefined) {
-  server.listen({ path: init.listen.path }, () => send({ t: "listening", fd: handleFd(server) }));
-} else {
-  server.listen({ host: init.listen.host, port: init.listen.port, ipv6Only: init.listen.ipv6Only }, () => {
-    send({ t: "listening", fd: handleFd(server) });
-  });
+function listen(spec: ListenSpec): void {
+  const done = () => send({ t: "listening", fd: spec.fd ?? handleFd(server) });
+  if (spec.fd !== undefined) server.listen({ fd: spec.fd }, done);
+  else if (spec.path !== undefined) server.listen({ path: spec.path }, done);
+  else server.listen({ host: spec.host, port: spec.port, ipv6Only: spec.ipv6Only }, done);
 }
 
 function handleFd(s: net.Server): number {
@@ -148,6 +145,9 @@ port.on("message", (m: MainToWorker) => {
       setLogLevel(m.level);
       send({ t: "ack", seq: m.seq });
       return;
+    case "listen":
+      listen(m.spec);
+      return;
     case "shutdown":
       for (const s of sessions) s.close();
       send({ t: "ack", seq: m.seq });
@@ -182,6 +182,8 @@ setInterval(() => {
   for (const s of sessions) s.tick(now);
   router.forEachConn((c) => c.tick(now, config.backend_recv_timeout, config.backend_ping_period));
 }, 250).unref();
+
+send({ t: "ready" });
 
 process.on("uncaughtException", (err) => {
   // A bug must not take down every client of this worker; log it loudly and go on.
