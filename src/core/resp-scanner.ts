@@ -122,7 +122,7 @@ export class RequestScanner {
           this.state = R_INLINE;
         } else {
           // "*<n>\r\n"
-          const n = this.readInt(buf, pos + 1, end);
+          const n = readIntLine(buf, pos + 1, end, true);
           if (n === NEED_MORE) {
             if (end - pos > this.limits.maxInline) return this.fail("too big mbulk count string");
             this.state = R_ARG_HEADER; // resume by re-reading the header (it is short)
@@ -130,7 +130,7 @@ export class RequestScanner {
             return ScanStatus.Incomplete;
           }
           if (n === BAD_INT || n > this.limits.maxArgs) return this.fail("invalid multibulk length");
-          pos = this.intEnd;
+          pos = intLineEnd;
           if (n <= 0) continue; // "*0" / "*-1": nothing to run, like Redis
           this.argc = n;
           this.argi = 0;
@@ -166,13 +166,13 @@ export class RequestScanner {
         if (buf[pos] !== 0x24 /* $ */) {
           return this.fail(`expected '$', got '${String.fromCharCode(buf[pos]!)}'`);
         }
-        const n = this.readInt(buf, pos + 1, end);
+        const n = readIntLine(buf, pos + 1, end, true);
         if (n === NEED_MORE) {
           if (end - pos > this.limits.maxInline) return this.fail("too big bulk count string");
           break;
         }
         if (n === BAD_INT || n < 0 || n > this.limits.maxBulk) return this.fail("invalid bulk length");
-        pos = this.intEnd;
+        pos = intLineEnd;
         this.bulkLen = n;
         this.state = R_ARG_DATA;
       }
@@ -257,40 +257,6 @@ export class RequestScanner {
     this.error = `Protocol error: ${msg}`;
     this.state = R_START;
     return ScanStatus.Error;
-  }
-
-  /** Set by readInt: the position after the "\r\n" that ends the integer. */
-  private intEnd = 0;
-
-  /**
-   * Reads a decimal integer line at pos ending in "\r\n"; NEED_MORE or BAD_INT otherwise.
-   * Leading zeros are refused, as Redis's string2ll does: headers are canonical, which lets
-   * split commands copy an argument's "$<len>\r\n" header from the client's bytes.
-   */
-  private readInt(buf: Buffer, pos: number, end: number): number {
-    let neg = false;
-    let n = 0;
-    let digits = 0;
-    if (pos < end && buf[pos] === 0x2d /* - */) {
-      neg = true;
-      pos++;
-    }
-    for (;;) {
-      if (pos >= end) return NEED_MORE;
-      const c = buf[pos]!;
-      if (c >= 0x30 && c <= 0x39) {
-        if (digits === 1 && n === 0) return BAD_INT; // "0" followed by a digit
-        n = n * 10 + (c - 0x30);
-        if (++digits > 15) return BAD_INT;
-        pos++;
-        continue;
-      }
-      if (c !== CR || digits === 0) return BAD_INT;
-      if (pos + 1 >= end) return NEED_MORE;
-      if (buf[pos + 1] !== LF) return BAD_INT;
-      this.intEnd = pos + 2;
-      return neg ? -n : n;
-    }
   }
 }
 
@@ -477,7 +443,8 @@ export class ReplyScanner {
     let pos = this.cursor;
     for (;;) {
       switch (this.state) {
-        case P_BULK_DATA: {
+        case P_BULK_DATA:
+        case P_STREAM_DATA: {
           const e = pos + this.bulkLen;
           if (e + 2 > end) {
             this.cursor = pos;
@@ -485,6 +452,10 @@ export class ReplyScanner {
           }
           if (buf[e] !== CR || buf[e + 1] !== LF) return this.fail("invalid bulk format");
           pos = e + 2;
+          if (this.state === P_STREAM_DATA) {
+            this.state = P_STREAM_CHUNK; // the next ";<len>" chunk of a streamed string
+            continue;
+          }
           this.state = P_VALUE;
           if (this.elementDone()) return this.done(pos);
           continue;
@@ -509,17 +480,6 @@ export class ReplyScanner {
           }
           this.bulkLen = n;
           this.state = P_STREAM_DATA;
-          continue;
-        }
-        case P_STREAM_DATA: {
-          const e = pos + this.bulkLen;
-          if (e + 2 > end) {
-            this.cursor = pos;
-            return ScanStatus.Incomplete;
-          }
-          if (buf[e] !== CR || buf[e + 1] !== LF) return this.fail("invalid bulk format");
-          pos = e + 2;
-          this.state = P_STREAM_CHUNK;
           continue;
         }
       }
@@ -671,8 +631,13 @@ export class ReplyScanner {
 
 let intLineEnd = 0;
 
-/** Reads "<int>\r\n" at pos; sets intLineEnd. NEED_MORE / BAD_INT otherwise. */
-function readIntLine(buf: Uint8Array, pos: number, end: number): number {
+/**
+ * Reads "<int>\r\n" at pos and sets intLineEnd; NEED_MORE or BAD_INT otherwise. strict
+ * refuses leading zeros, as Redis's string2ll does for request headers: headers are then
+ * canonical, which lets split commands copy an argument's "$<len>\r\n" from the client's
+ * bytes.
+ */
+function readIntLine(buf: Uint8Array, pos: number, end: number, strict = false): number {
   let neg = false;
   let n = 0;
   let digits = 0;
@@ -684,6 +649,7 @@ function readIntLine(buf: Uint8Array, pos: number, end: number): number {
     if (pos >= end) return NEED_MORE;
     const c = buf[pos]!;
     if (c >= 0x30 && c <= 0x39) {
+      if (strict && digits === 1 && n === 0) return BAD_INT; // "0" followed by a digit
       n = n * 10 + (c - 0x30);
       if (++digits > 15) return BAD_INT;
       pos++;
