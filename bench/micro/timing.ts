@@ -1,0 +1,81 @@
+// Sampling for `npm run bench:micro`: warm up, size each sample to at least minSampleMs, take
+// several samples, report the median. Candidates of one case are sampled in turn (A B C A B C
+// ...), so drift on a shared machine spreads over all of them instead of favouring whoever ran
+// while it was quiet.
+
+/** Median of the values (the mean of the middle two for an even count); NaN when empty. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const xs = [...values].sort((a, b) => a - b);
+  const mid = xs.length >> 1;
+  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
+}
+
+/** One candidate: `pass` does the whole unit of work once and returns a value to check. */
+export interface Candidate {
+  name: string;
+  pass: () => number;
+  /** Called with each pass's result; throws if it is wrong (a parser lost a message). */
+  check: (result: number) => void;
+}
+
+export interface Timing {
+  name: string;
+  /** Median nanoseconds per pass. */
+  ns_per_pass: number;
+  min_ns_per_pass: number;
+  max_ns_per_pass: number;
+  samples: number;
+  passes_per_sample: number;
+}
+
+export interface SamplingOptions {
+  samples: number;
+  minSampleMs: number;
+  warmupMs: number;
+  /** When one pass is slow, fewer samples (never under 3) keep a candidate within this budget. */
+  budgetMs: number;
+}
+
+export const DEFAULT_SAMPLING: SamplingOptions = { samples: 7, minSampleMs: 50, warmupMs: 150, budgetMs: 4000 };
+
+function timeRuns(c: Candidate, n: number): number {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) c.check(c.pass());
+  return Number(process.hrtime.bigint() - t0);
+}
+
+/** Measures the candidates of one case, interleaved; returns one Timing per candidate, in order. */
+export function measure(cands: readonly Candidate[], opt: SamplingOptions = DEFAULT_SAMPLING): Timing[] {
+  const plan = cands.map((c) => {
+    // Warm-up: let the JIT settle, and learn how long one pass takes.
+    let passes = 0;
+    let spent = 0;
+    do {
+      spent += timeRuns(c, 1);
+      passes++;
+    } while (spent < opt.warmupMs * 1e6);
+    const perPass = spent / passes;
+    const n = Math.max(1, Math.ceil((opt.minSampleMs * 1e6) / perPass));
+    const samples = Math.max(3, Math.min(opt.samples, Math.floor((opt.budgetMs * 1e6) / (perPass * n))));
+    return { n, samples, times: [] as number[] };
+  });
+  const rounds = Math.max(...plan.map((p) => p.samples));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < cands.length; i++) {
+      const p = plan[i]!;
+      if (p.times.length < p.samples) p.times.push(timeRuns(cands[i]!, p.n) / p.n);
+    }
+  }
+  return cands.map((c, i) => {
+    const p = plan[i]!;
+    return {
+      name: c.name,
+      ns_per_pass: median(p.times),
+      min_ns_per_pass: Math.min(...p.times),
+      max_ns_per_pass: Math.max(...p.times),
+      samples: p.times.length,
+      passes_per_sample: p.n,
+    };
+  });
+}
