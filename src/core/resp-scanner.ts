@@ -649,7 +649,8 @@ function readIntLine(buf: Uint8Array, pos: number, end: number, strict = false):
     if (pos >= end) return NEED_MORE;
     const c = buf[pos]!;
     if (c >= 0x30 && c <= 0x39) {
-      if (strict && digits === 1 && n === 0) return BAD_INT; // "0" followed by a digit
+      // Canonical only: no "0" followed by a digit, and no "-0".
+      if (strict && ((digits === 1 && n === 0) || (neg && digits === 0 && c === 0x30))) return BAD_INT;
       n = n * 10 + (c - 0x30);
       if (++digits > 15) return BAD_INT;
       pos++;

@@ -294,6 +294,7 @@ describe("RequestScanner", () => {
       ["*1\r\n$x\r\n", "Protocol error: invalid bulk length"],
       ["*1\r\n$-1\r\n", "Protocol error: invalid bulk length"],
       ["*1\r\n$04\r\nPING\r\n", "Protocol error: invalid bulk length"],
+      ["*2\r\n$4\r\nPING\r\n$-0\r\n\r\n", "Protocol error: invalid bulk length"],
       ["*01\r\n$4\r\nPING\r\n", "Protocol error: invalid multibulk length"],
       ["*1\r\n$4\r\nPINGxx", "Protocol error: invalid bulk format"],
       ['SET "unterminated\r\n', "Protocol error: unbalanced quotes in request"],
