@@ -1,6 +1,8 @@
 // RESP encoding helpers. The hot path forwards the client's original bytes and never
 // encodes; these are for local replies, split sub-commands and merged replies.
 
+import { copyRange } from "./bytes.js";
+
 const CRLF = "\r\n";
 
 export const OK = Buffer.from("+OK\r\n");
@@ -130,4 +132,60 @@ export function encodeFromRanges(head: Buffer, src: Uint8Array, ranges: ArrayLik
     out[p++] = 10;
   }
   return out.subarray(0, p);
+}
+
+/**
+ * Builds "NAME k1 [v1] k2 [v2] ..." for the given keys from the client's request bytes: each
+ * argument's "$<len>\r\n<bytes>\r\n" is copied as it stands (runs of neighbouring
+ * arguments in one copy), so nothing is re-formatted. Valid for inline requests too, since
+ * the scanner re-encodes those as RESP with canonical headers.
+ */
+export function encodeSubCommand(name: Buffer, buf: Buffer, args: Int32Array, keys: number[], stride: number): Buffer {
+  const nargs = keys.length * stride + 1;
+  // Each argument's encoding starts at its data offset minus its header "$<len>\r\n".
+  let size = 0;
+  for (let i = 0; i < keys.length; i++) {
+    const first = 1 + keys[i]! * stride;
+    const last = first + stride - 1;
+    size += args[2 * last + 1]! + 2 - argEncodingStart(args, first);
+  }
+  const head = `*${nargs}\r\n$${name.length}\r\n`;
+  const out = Buffer.allocUnsafe(head.length + name.length + 2 + size);
+  let p = out.write(head, 0, "latin1");
+  p += name.copy(out, p);
+  out[p++] = 13;
+  out[p++] = 10;
+  let runStart = -1;
+  let runEnd = -1;
+  for (let i = 0; i < keys.length; i++) {
+    const first = 1 + keys[i]! * stride;
+    const last = first + stride - 1;
+    const s = argEncodingStart(args, first);
+    const e = args[2 * last + 1]! + 2;
+    if (s === runEnd) {
+      runEnd = e; // the next argument follows this run in the client's buffer
+      continue;
+    }
+    if (runStart >= 0) p += copyRange(buf, runStart, runEnd, out, p);
+    runStart = s;
+    runEnd = e;
+  }
+  if (runStart >= 0) p += copyRange(buf, runStart, runEnd, out, p);
+  return out.subarray(0, p);
+}
+
+/** Offset of argument i's "$<len>\r\n" header in the request buffer. */
+function argEncodingStart(args: Int32Array, i: number): number {
+  const dataStart = args[2 * i]!;
+  const len = args[2 * i + 1]! - dataStart;
+  return dataStart - 3 - decimalDigits(len);
+}
+
+function decimalDigits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = (n / 10) | 0;
+    d++;
+  }
+  return d;
 }

@@ -21,7 +21,7 @@ import { Req, ReqQueue, Transform, type InternalCallback } from "./request.js";
 import { flusher } from "./flusher.js";
 import { log } from "../log.js";
 import { ReadSlab } from "./read-slab.js";
-import { copyRange } from "./bytes.js";
+import { copyRange } from "../core/bytes.js";
 
 export const enum ConnState {
   Connecting = 0,

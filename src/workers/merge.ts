@@ -5,7 +5,7 @@ import { ReplyScanner, ScanStatus, splitArrayReply } from "../core/resp-scanner.
 import { errorReply } from "../core/resp-encoder.js";
 import { slotOf } from "../core/slot.js";
 import * as E from "../core/errors.js";
-import { copyRange } from "./bytes.js";
+import { copyRange } from "../core/bytes.js";
 
 export function integerAt(buf: Buffer, start: number, end: number): number | undefined {
   if (buf[start] !== 0x3a) return undefined;

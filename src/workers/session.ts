@@ -27,7 +27,7 @@ import { filterScanReply } from "./merge.js";
 import type { WorkerContext } from "./context.js";
 import { log } from "../log.js";
 import { ReadSlab } from "./read-slab.js";
-import { copyRange } from "./bytes.js";
+import { copyRange } from "../core/bytes.js";
 
 export class Session implements ReplyOwner {
   dirty = false;

@@ -1,6 +1,7 @@
 import { describe, it, expect } from "vitest";
 import fc from "fast-check";
 import { RequestScanner, ReplyScanner, ScanStatus, splitArrayReply, splitInlineArgs } from "../../src/core/resp-scanner.js";
+import { encodeSubCommand } from "../../src/core/resp-encoder.js";
 import { ChunkReader } from "../../src/workers/chunk-reader.js";
 
 // ---------------------------------------------------------------------------------------
@@ -341,5 +342,34 @@ describe("splitInlineArgs", () => {
     expect(splitInlineArgs(Buffer.from('"ab"c'), 0, 5)).toBeNull();
     expect(splitInlineArgs(Buffer.from('"ab'), 0, 3)).toBeNull();
     expect(split("")).toEqual([]);
+  });
+});
+
+describe("encodeSubCommand", () => {
+  it("rebuilds MGET/MSET parts from the client's bytes, RESP or inline, for any key subset", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(argArb, argArb), { minLength: 1, maxLength: 8 }),
+        fc.boolean(),
+        fc.boolean(),
+        fc.array(fc.boolean(), { minLength: 8, maxLength: 8 }),
+        (pairs, mset, inline, pick) => {
+          const stride = mset ? 2 : 1;
+          const argv = [Buffer.from(mset ? "MSET" : "MGET"), ...pairs.flatMap(([k, v]) => (mset ? [k, v] : [k]))];
+          // Inline only for printable args (the inline form cannot carry every byte unquoted).
+          const printable = argv.every((a) => a.length > 0 && a.every((b) => b > 0x20 && b < 0x7f && b !== 0x22 && b !== 0x27));
+          const wire = inline && printable ? Buffer.from(argv.map(String).join(" ") + "\r\n") : encodeReq(argv);
+          const sc = new RequestScanner();
+          expect(sc.scan(wire, 0, wire.length)).toBe(ScanStatus.Complete);
+          const buf = sc.inline ? sc.inlineBuf! : wire;
+          const keys = pairs.map((_, i) => i).filter((i) => pick[i]);
+          if (keys.length === 0) keys.push(0);
+          const out = encodeSubCommand(Buffer.from(mset ? "MSET" : "MGET"), buf, sc.offsets, keys, stride);
+          const want = [argv[0]!, ...keys.flatMap((k) => argv.slice(1 + k * stride, 1 + (k + 1) * stride))];
+          expect(out.equals(encodeReq(want))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
