@@ -3,6 +3,7 @@
 // dashboard makes (model, xauth, fillslots, start, stats, slots).
 import http from "node:http";
 import { xauth } from "../../src/control/xauth.js";
+import { RawClient } from "./resp-client.js";
 
 export interface HttpReply {
   status: number;
@@ -127,3 +128,27 @@ export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Opens raw client connections until each of the proxy's worker threads holds n of them, and
+ * returns them by worker index (extras are closed). The worker is read from HELLO's id, which a
+ * slotway worker numbers as index × 10⁹ + sequence (src/workers/worker.ts).
+ */
+export async function clientsOnEachWorker(port: number, n: number, workers = 2, auth?: string): Promise<RawClient[][]> {
+  const by: RawClient[][] = Array.from({ length: workers }, () => []);
+  for (let tries = 0; by.some((l) => l.length < n); tries++) {
+    if (tries > 40 * n * workers) {
+      for (const l of by) for (const c of l) c.close();
+      throw new Error(`could not place ${n} connection(s) on each of ${workers} workers in ${tries} tries`);
+    }
+    const c = await RawClient.connect(port);
+    if (auth !== undefined) await c.call("AUTH", auth);
+    const hello = await c.call("HELLO", "2");
+    const m = /\$2\r\nid\r\n:(\d+)\r\n/.exec(hello);
+    if (!m) throw new Error(`HELLO reply without an id: ${JSON.stringify(hello)}`);
+    const w = Math.floor(Number(m[1]) / 1e9);
+    if (w < workers && by[w]!.length < n) by[w]!.push(c);
+    else c.close();
+  }
+  return by;
+}
