@@ -44,14 +44,16 @@ function toml(v: string | number | boolean): string {
 /** Writes a proxy.toml for the options and returns its path. */
 export function writeConfig(port: number, adminPort: number, opts: SlotwayOptions): string {
   const dir = mkdtempSync(path.join(tmpdir(), "slotway-test-"));
-  const lines = [
-    `product_name = "test"`,
-    `proxy_addr = "127.0.0.1:${port}"`,
-    `admin_addr = "127.0.0.1:${adminPort}"`,
-    `proxy_workers = ${opts.workers ?? 2}`,
-    `log_level = "warn"`,
-  ];
-  for (const [k, v] of Object.entries(opts.config ?? {})) lines.push(`${k} = ${toml(v)}`);
+  // The defaults below give way to the same keys in opts.config (TOML forbids a key twice).
+  const keys: Record<string, string | number | boolean> = {
+    product_name: "test",
+    proxy_addr: `127.0.0.1:${port}`,
+    admin_addr: `127.0.0.1:${adminPort}`,
+    proxy_workers: opts.workers ?? 2,
+    log_level: "warn",
+    ...opts.config,
+  };
+  const lines = Object.entries(keys).map(([k, v]) => `${k} = ${toml(v)}`);
   for (const g of opts.groups ?? []) {
     lines.push("[[group]]", `id = ${g.id}`, `servers = ${JSON.stringify(g.servers)}`);
     if (g.slots) lines.push(`slots = ${JSON.stringify(g.slots)}`);
