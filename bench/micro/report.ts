@@ -1,5 +1,7 @@
 // Rows and Markdown for `npm run bench:micro`; no I/O here.
 
+import { medianRatio } from "./timing.js";
+
 export interface ScanRow {
   section: "request" | "reply";
   stream: string;
@@ -7,9 +9,14 @@ export interface ScanRow {
   parser: string;
   /** Median ns per command (requests) or per top-level reply. */
   ns_per_msg: number | null;
+  /** The same in process CPU time (excludes time descheduled; includes GC threads). */
+  cpu_ns_per_msg: number | null;
   /** Stream bytes / median time, in MB/s (10^6 bytes). */
   mb_per_s: number | null;
-  /** This parser's time / slotway's on the same stream and chunking (> 1: slower than slotway). */
+  /**
+   * This parser's time / slotway's on the same stream and chunking (> 1: slower than slotway),
+   * median of the per-round ratios.
+   */
   vs_slotway: number | null;
   samples: number;
   passes_per_sample: number;
@@ -25,6 +32,10 @@ export interface CrcRow {
   impl: string;
   /** Key length → median ns per key. */
   ns_per_key: Record<string, number | null>;
+  /** Key length → median CPU ns per key. */
+  cpu_ns_per_key?: Record<string, number | null>;
+  /** Key length → wall ns per key of each sample, in round order (for per-round ratios). */
+  samples_ns?: Record<string, number[]>;
 }
 
 const fmt = (v: number | null, digits: number): string => (v === null || !Number.isFinite(v) ? "–" : v.toFixed(digits));
@@ -44,16 +55,16 @@ export function fmtNs(v: number | null): string {
 
 export function scanTable(rows: readonly ScanRow[], unit: string): string {
   const out = [
-    `| stream | chunks | parser | ns/${unit} | MB/s | × slotway time | copied | samples × passes | spread |`,
-    "|---|---|---|--:|--:|--:|--:|--:|--:|",
+    `| stream | chunks | parser | ns/${unit} | CPU ns/${unit} | MB/s | × slotway time | copied | samples × passes | spread |`,
+    "|---|---|---|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const r of rows) {
     if (r.skipped) {
-      out.push(`| ${r.stream} | ${r.chunking} | ${r.parser} | – | – | – | – | – | ${r.skipped} |`);
+      out.push(`| ${r.stream} | ${r.chunking} | ${r.parser} | – | – | – | – | – | – | ${r.skipped} |`);
       continue;
     }
     out.push(
-      `| ${r.stream} | ${r.chunking} | ${r.parser} | ${fmtNs(r.ns_per_msg)} | ${fmtMBps(r.mb_per_s)} | ${fmt(r.vs_slotway, 2)} | ` +
+      `| ${r.stream} | ${r.chunking} | ${r.parser} | ${fmtNs(r.ns_per_msg)} | ${fmtNs(r.cpu_ns_per_msg)} | ${fmtMBps(r.mb_per_s)} | ${fmt(r.vs_slotway, 2)} | ` +
         `${r.assembled_share === null ? "–" : `${(r.assembled_share * 100).toFixed(0)}%`} | ` +
         `${r.samples} × ${r.passes_per_sample} | ${r.spread === null ? "–" : `${(r.spread * 100).toFixed(0)}%`} |`,
     );
@@ -70,15 +81,43 @@ export function crcTable(rows: readonly CrcRow[], lengths: readonly number[]): s
   return out.join("\n");
 }
 
-/** For each key length: the fastest of the given rows and how many times faster than the next. */
+/** Per key length: each implementation's time / the reference's (median of per-round ratios). */
+export function crcRatioTable(rows: readonly CrcRow[], lengths: readonly number[], ref: string): string {
+  const base = rows.find((r) => r.impl === ref);
+  const out = [
+    `| × ${ref} time | ${lengths.map((l) => `${l} B key`).join(" | ")} |`,
+    `|---|${lengths.map(() => "--:").join("|")}|`,
+  ];
+  for (const r of rows) {
+    if (r === base) continue;
+    out.push(`| ${r.impl} | ${lengths.map((l) => fmt(ratioOf(r, base, l), 2)).join(" | ")} |`);
+  }
+  return out.join("\n");
+}
+
+function ratioOf(a: CrcRow, b: CrcRow | undefined, len: number): number | null {
+  if (!b) return null;
+  const k = String(len);
+  const sa = a.samples_ns?.[k];
+  const sb = b.samples_ns?.[k];
+  if (sa && sb && sa.length > 0 && sb.length > 0) return medianRatio(sa, sb);
+  const x = a.ns_per_key[k];
+  const y = b.ns_per_key[k];
+  return x != null && y != null ? x / y : null;
+}
+
+/**
+ * For each key length: the fastest of the given rows and how many times faster it is than the
+ * runner-up (median of per-round ratios when samples are there).
+ */
 export function crcWinners(rows: readonly CrcRow[], lengths: readonly number[]): { len: number; best: string; ns: number; next: string; factor: number }[] {
   return lengths.map((len) => {
     const ranked = rows
-      .map((r) => ({ impl: r.impl, ns: r.ns_per_key[String(len)] ?? NaN }))
+      .map((r) => ({ r, ns: r.ns_per_key[String(len)] ?? NaN }))
       .filter((x) => Number.isFinite(x.ns))
       .sort((a, b) => a.ns - b.ns);
     const best = ranked[0]!;
     const next = ranked[1] ?? best;
-    return { len, best: best.impl, ns: best.ns, next: next.impl, factor: next.ns / best.ns };
+    return { len, best: best.r.impl, ns: best.ns, next: next.r.impl, factor: ratioOf(next.r, best.r, len) ?? 1 };
   });
 }

@@ -22,7 +22,7 @@ import {
   type Adapter,
 } from "../../bench/micro/parsers.js";
 import { CRC_FNS, crcDisagreements, jsPass, nodeRsPass, slotPass, zlibPass } from "../../bench/micro/crc.js";
-import { median, measure } from "../../bench/micro/timing.js";
+import { median, medianRatio, measure } from "../../bench/micro/timing.js";
 import { crcWinners, fmtMBps, fmtNs } from "../../bench/micro/report.js";
 
 // A deliberately naive decoder for arrays of bulk strings (independent of every parser under
@@ -230,6 +230,12 @@ describe("bench:micro arithmetic", () => {
     expect(median([])).toBeNaN();
   });
 
+  it("medianRatio pairs samples by round", () => {
+    // Round 2 was slow for both: paired by round, the slowdown cancels.
+    expect(medianRatio([20, 200, 20], [10, 100, 10])).toBe(2);
+    expect(medianRatio([1, 2, 3, 4], [1, 1, 1])).toBe(2);
+  });
+
   it("measure checks every pass and reports per-pass medians", () => {
     let calls = 0;
     const [t] = measure(
@@ -238,6 +244,8 @@ describe("bench:micro arithmetic", () => {
     );
     expect(t!.samples).toBe(3);
     expect(t!.ns_per_pass).toBeGreaterThan(0);
+    expect(t!.wall).toHaveLength(3);
+    expect(t!.cpu_ns_per_pass).toBeGreaterThanOrEqual(0);
     expect(() =>
       measure([{ name: "bad", pass: () => 1, check: () => { throw new Error("wrong"); } }], { samples: 3, minSampleMs: 1, warmupMs: 1, budgetMs: 100 }),
     ).toThrow("wrong");
