@@ -2,9 +2,10 @@
 //
 // Messages that lie whole inside one chunk are handed out in place (zero copy: the caller
 // gets the chunk and offsets). Only a message cut by a chunk boundary is copied, once, into
-// an assembly buffer, and the scanner is rebased onto it so nothing is scanned twice. A new
-// assembly buffer is taken for every cut message, because slices of the previous one may
-// still be queued for writing elsewhere.
+// an assembly buffer, and the scanner is rebased onto it so nothing is scanned twice; once
+// that message is complete, reading goes back to the chunk itself. Assembly buffers are cut
+// from a slab that is never written twice (like read-slab.ts), because slices of earlier
+// messages may still be queued for writing elsewhere.
 
 import { ScanStatus } from "../core/resp-scanner.js";
 
@@ -19,7 +20,25 @@ export interface StreamScanner {
 }
 
 /** Bytes copied from a chunk into the assembly buffer per step while a header is cut. */
-const HEADER_STEP = 4096;
+const HEADER_STEP = 1024;
+/** Assembly buffers up to this size come from the shared slab, larger ones on their own. */
+const SLAB_TAKE_MAX = 16 * 1024;
+const SLAB_SIZE = 128 * 1024;
+
+let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+let slabPos = 0;
+
+/** A buffer of exactly size bytes that nothing else will ever write. */
+function assemblyBuffer(size: number): Buffer {
+  if (size > SLAB_TAKE_MAX) return Buffer.allocUnsafe(size);
+  if (slabPos + size > slab.length) {
+    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
+    slabPos = 0;
+  }
+  const b = slab.subarray(slabPos, slabPos + size);
+  slabPos += size;
+  return b;
+}
 
 export class ChunkReader<S extends StreamScanner> {
   /** The buffer holding the message last returned by next(). */
@@ -33,6 +52,8 @@ export class ChunkReader<S extends StreamScanner> {
   private acc: Buffer | null = null;
   private accLen = 0;
   private accPos = 0;
+  /** How many bytes of the current chunk were copied into the assembly buffer. */
+  private copiedFromCur = 0;
 
   constructor(readonly scanner: S, private readonly maxMessage: number) {}
 
@@ -41,6 +62,7 @@ export class ChunkReader<S extends StreamScanner> {
     this.cur = chunk;
     this.curPos = 0;
     this.curEnd = end;
+    this.copiedFromCur = 0;
   }
 
   next(): ScanStatus {
@@ -52,7 +74,14 @@ export class ChunkReader<S extends StreamScanner> {
         if (st === ScanStatus.Complete) {
           this.accPos = sc.next;
           this.buf = acc;
-          if (this.accPos === this.accLen) this.dropAcc();
+          const tail = this.accLen - this.accPos;
+          if (tail <= this.copiedFromCur) {
+            // The bytes after this message are still in the chunk: go on reading there,
+            // in place, instead of copying the rest of the chunk too.
+            this.curPos -= tail;
+            this.copiedFromCur -= tail;
+            this.dropAcc();
+          }
           return st;
         }
         if (st === ScanStatus.Error) return st;
@@ -69,6 +98,7 @@ export class ChunkReader<S extends StreamScanner> {
         this.cur.copy(this.acc!, this.accLen, this.curPos, this.curPos + take);
         this.accLen += take;
         this.curPos += take;
+        this.copiedFromCur += take;
         continue;
       }
       const cur = this.cur;
@@ -90,8 +120,8 @@ export class ChunkReader<S extends StreamScanner> {
         this.tooLarge = true;
         return ScanStatus.Error;
       }
-      const want = Math.max(len * 2, Math.min(sc.needEnd - start, this.maxMessage), 16 * 1024);
-      const acc = Buffer.allocUnsafe(Math.min(want, this.maxMessage + 64));
+      const want = Math.max(len + HEADER_STEP, Math.min(sc.needEnd - start, this.maxMessage));
+      const acc = assemblyBuffer(Math.min(want, this.maxMessage + 64));
       cur.copy(acc, 0, start, end);
       sc.rebase(start);
       this.acc = acc;
@@ -112,7 +142,7 @@ export class ChunkReader<S extends StreamScanner> {
     }
     if (this.accLen + more <= acc.length) return true;
     const cap = Math.min(Math.max((keep + more) * 2, this.scanner.needEnd - start), this.maxMessage + 64);
-    const next = Buffer.allocUnsafe(Math.max(cap, keep + more));
+    const next = assemblyBuffer(Math.max(cap, keep + more));
     acc.copy(next, 0, start, this.accLen);
     this.scanner.rebase(start);
     this.acc = next;
