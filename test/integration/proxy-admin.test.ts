@@ -3,7 +3,7 @@
 // JSON shapes and indentation, xauth, and the Prometheus /metrics text. A real proxy process
 // (2 workers) in front of two real redis-server backends.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
 import { ProxyAdmin, httpRequest, until, type ProxyStatsJson } from "../harness/admin.js";
@@ -226,7 +226,7 @@ describe("stats", () => {
   it("rejects flags that are not an integer with 800", async () => {
     const r = await admin.call("GET", "stats/{x}/abc");
     expect(r.status).toBe(800);
-    expect(JSON.parse(r.text)).toMatchObject({ Stack: null });
+    expect(JSON.parse(r.text)).toEqual({ Cause: 'strconv.Atoi: parsing "abc": invalid syntax', Stack: null });
   });
 
   it("stats/reset zeroes the op counters (not the sessions)", async () => {
@@ -312,6 +312,9 @@ describe("slots, start, forcegc, loglevel, sentinels", () => {
     expect((await admin.call("PUT", "sentinels/{x}/rewatch")).status).toBe(200);
     await admin.call("PUT", "sentinels/{x}", { servers: [], out_of_sync: false });
     expect((await admin.stats()).sentinels.servers ?? []).toEqual([]);
+    const bad = await admin.call("PUT", "sentinels/{x}", "{not json");
+    expect(bad.status).toBe(800);
+    expect(JSON.parse(bad.text)).toMatchObject({ Stack: null });
   });
 
   it("fillslots applies a JSON array of Slot objects and answers OK", async () => {

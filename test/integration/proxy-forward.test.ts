@@ -7,7 +7,7 @@
 // Methods 0 and 1 run against the scripted codis-server (test/harness/codis-server.ts), method 2
 // against real redis-server. Where keys end up is read on the backends directly.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startCodisServer, type CodisServer } from "../harness/codis-server.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
@@ -334,5 +334,40 @@ describe("forward method 2 (redis): MIGRATE ... KEYS on the source, then the tar
       expect(await dc.exists(k), k).toBe(0);
       expect(await dd.exists(k), k).toBe(0);
     }
+  });
+});
+
+describe("migration and slot changes together", () => {
+  it("the dashboard's sequence: prepared (locked, migrate_from set) holds requests; migrating releases them through the move", async () => {
+    const k = "seq-prepared";
+    await dc.set(k, "before");
+    const slot = slotOfKey(k);
+    await servedBy([k], C);
+    await admin.fillOk([{ id: slot, locked: true, backend_addr: D.addr, backend_addr_group_id: 2, migrate_from: C.addr, migrate_from_group_id: 1, forward_method: 2 }]);
+    cs[0]!.write(Buffer.concat([encodeCommand(["GET", k]), encodeCommand(["APPEND", k, "+after"])]));
+    await expect(cs[0]!.read(1, 200)).rejects.toThrow(/timeout/);
+    expect(await dc.get(k)).toBe("before"); // nothing ran anywhere while locked
+    expect(await dd.exists(k)).toBe(0);
+    await migrating([k], 2, C, D);
+    const [get, append] = await cs[0]!.read(2);
+    expect(get!.toString()).toBe(bulk("before"));
+    expect(append!.toString()).toBe(":12\r\n");
+    expect(await dd.get(k)).toBe("before+after");
+    expect(await dc.exists(k)).toBe(0);
+  });
+
+  it("a fill waits for a migration exchange in progress: the slot stays counted across wrapper retries", async () => {
+    const k = "seq-retrying";
+    A.set(k, "old");
+    const [slot] = await migrating([k], 1, A, B);
+    A.markMoving(k, 500);
+    const set = cs[1]!.call("SET", k, "new").then((r) => ({ r, at: performance.now() }));
+    await sleep(100);
+    const fill = await admin.fill([{ id: slot!, backend_addr: B.addr, backend_addr_group_id: 2 }]);
+    const done = await set;
+    expect(fill.status).toBe(200);
+    expect(done.r).toBe("+OK\r\n");
+    expect(fill.at).toBeGreaterThanOrEqual(done.at);
+    expect(A.get(k)).toBe("new"); // the wrapper ran it on the source once the key settled there
   });
 });

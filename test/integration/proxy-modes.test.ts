@@ -7,7 +7,7 @@ import net from "node:net";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway, writeConfig, type Slotway } from "../harness/slotway.js";
 import { ProxyAdmin, clientsOnEachWorker, httpRequest, sleep, until, type SlotJson } from "../harness/admin.js";
@@ -153,7 +153,7 @@ describe("--dashboard", () => {
   });
 
   it("stops when the dashboard serves another product (codis panics)", async () => {
-    const dash = http.createServer((req, res) => {
+    const dash = http.createServer((_req, res) => {
       res.writeHead(200, { "Content-Type": "application/json; charset=utf-8" });
       res.end(JSON.stringify({ product_name: "someone-else" }));
     });
@@ -233,15 +233,15 @@ describe("SIGHUP reload", () => {
     return held;
   }
 
-  it("survives a SIGHUP sent as soon as its client port accepts connections", async () => {
-    // A supervisor may reload a proxy the moment it is up; the handler must be in place by then,
-    // or the default action of SIGHUP terminates the process.
+  it("survives a SIGHUP sent as soon as it answers on its admin port", async () => {
+    // A supervisor (or a dashboard's reinit) may act on a proxy the moment it answers; a reload
+    // signal then must not find the default action of SIGHUP, which terminates the process.
     const died: string[] = [];
     for (let i = 0; i < 3; i++) {
       const p = await startSlotway({ workers: 2, groups: [{ id: 1, servers: [g1.addr], slots: "0-1023" }], waitReady: false });
-      for (let t = 0; !(await canConnect(p.port)); t++) {
+      for (let t = 0; !(await canConnect(p.adminPort)); t++) {
         if (t > 5000 || p.proc.exitCode !== null) throw new Error(`proxy did not come up:\n${p.output()}`);
-        await sleep(2);
+        await sleep(1);
       }
       p.proc.kill("SIGHUP");
       await sleep(300);
@@ -270,7 +270,8 @@ describe("SIGHUP reload", () => {
     expect(await d1.get(key)).toBe("before");
     expect(await heldFrom(admin, old, slot, list, g1, 1)).toBe(2);
 
-    rewrite(p, { ...base, session_max_pipeline: 5, session_auth: "new-secret" }, [
+    expect((await admin.stats()).backend.primary_only).toBe(false);
+    rewrite(p, { ...base, session_max_pipeline: 5, session_auth: "new-secret", backend_primary_only: true }, [
       { id: 1, servers: [g1.addr], slots: "512-1023" },
       { id: 2, servers: [g2.addr], slots: "0-511" },
     ]);
@@ -278,6 +279,7 @@ describe("SIGHUP reload", () => {
     expect(log).toMatch(/reload: applied .*session_auth/);
     expect(log).toMatch(/reload: applied .*session_max_pipeline/);
     expect(log).not.toMatch(/need a restart/);
+    expect((await admin.stats()).backend.primary_only).toBe(true);
 
     // The open connection survived, keeps its session, and routes by the new assignment.
     expect(old.closed).toBe(false);
