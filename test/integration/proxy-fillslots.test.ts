@@ -106,6 +106,10 @@ describe("fillslots waits for the slot's in-flight requests on every worker", ()
       cs.forEach((c, i) => pushAll(c, list, during[i]!));
       await sleep(100);
       expect(await d2.exists(list)).toBe(0);
+      // The admin API stays responsive during a drain (a dashboard polls stats with a 1 s timeout).
+      const t = performance.now();
+      expect((await admin.stats()).online).toBe(true);
+      expect(performance.now() - t).toBeLessThan(200);
       const r = await fill;
       expect(r.status, r.text).toBe(200);
       expect(JSON.parse(r.text)).toBe("OK");

@@ -224,6 +224,25 @@ describe("forward method 1 (semi-async): SLOTSMGRT-EXEC-WRAPPER on the source", 
     expect(B.get(k)).toBe("new");
   });
 
+  it("works within the client's database (SELECT n): the wrapper runs there and moves go there", async () => {
+    const [here, moved] = keysInDistinctSlots("semidb-", 2);
+    A.set(here!, "a5", 5);
+    A.set(moved!, "m5", 5);
+    await migrating([here!, moved!], 1, A, B);
+    const c = await RawClient.connect(proxy.port);
+    open.push(c);
+    expect(await c.call("SELECT", "5")).toBe("+OK\r\n");
+    expect(await c.call("GET", here!)).toBe(bulk("a5"));
+    const mover = await moverOf(A);
+    expect(await mover.call("SELECT", "5")).toBe("+OK\r\n");
+    const [host, port] = B.addr.split(":");
+    expect(await mover.call("SLOTSMGRTTAGONE", host!, port!, "1000", moved!)).toBe(":1\r\n");
+    expect(await c.call("GET", moved!)).toBe(bulk("m5"));
+    expect(B.get(moved!, 5)).toBe("m5");
+    expect(await c.call("GET", here!)).toBe(bulk("a5"));
+    expect(A.get(here!, 0)).toBeUndefined();
+  });
+
   it("fails at the deadline (backend_recv_timeout) when a key stays mid-move, and writes nothing", async () => {
     const k = "semi-stuck";
     A.set(k, "old");
@@ -316,6 +335,44 @@ describe("forward method 2 (redis): MIGRATE ... KEYS on the source, then the tar
     expect(await cs[0]!.call("GET", k)).toBe(bulk("live"));
     expect(await dd.get(k)).toBe("live");
     expect(await dc.exists(k)).toBe(0);
+  });
+
+  it("moves every key of a command that names several keys of the slot (RPOPLPUSH, EVAL) before the target runs it", async () => {
+    const [src, dst, other] = ["{multi}:src", "{multi}:dst", "{multi}:other"];
+    await dc.rpush(src, "a", "b");
+    await dc.rpush(dst, "z");
+    await dc.set(other, "o");
+    await migrating([src], 2, C, D);
+    expect(await cs[0]!.call("RPOPLPUSH", src, dst)).toBe(bulk("b"));
+    expect(await dd.lrange(src, 0, -1)).toEqual(["a"]);
+    expect(await dd.lrange(dst, 0, -1)).toEqual(["b", "z"]);
+    expect(await dc.exists(src, dst)).toBe(0);
+    const script = "return redis.call('get', KEYS[1]) .. ':' .. redis.call('llen', KEYS[2])";
+    expect(await cs[1]!.call("EVAL", script, "2", other, src)).toBe(bulk("o:1"));
+    expect(await dd.get(other)).toBe("o");
+    expect(await dc.exists(other)).toBe(0);
+  });
+
+  it("moves within the client's database (SELECT n)", async () => {
+    const k = "{mig-db}";
+    const c3 = new Redis({ port: C.port, host: "127.0.0.1", password: PW, db: 3, maxRetriesPerRequest: 0 });
+    const d3 = new Redis({ port: D.port, host: "127.0.0.1", password: PW, db: 3, maxRetriesPerRequest: 0 });
+    try {
+      await c3.set(k, "in-db3");
+      await migrating([k], 2, C, D);
+      const c = await RawClient.connect(proxy.port);
+      open.push(c);
+      expect(await c.call("SELECT", "3")).toBe("+OK\r\n");
+      expect(await c.call("GET", k)).toBe(bulk("in-db3"));
+      expect(await d3.get(k)).toBe("in-db3");
+      expect(await c3.exists(k)).toBe(0);
+      expect(await dd.exists(k)).toBe(0); // not in db 0
+      expect(await c.call("SET", `${k}:new`, "x")).toBe("+OK\r\n");
+      expect(await d3.get(`${k}:new`)).toBe("x");
+    } finally {
+      c3.disconnect();
+      d3.disconnect();
+    }
   });
 
   it("MGET and DEL across migrating and plain slots move each present key and merge in key order", async () => {
