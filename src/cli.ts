@@ -10,7 +10,8 @@ import { log, setLogLevel } from "./log.js";
 const HELP = `slotway ${VERSION}: a Redis-protocol cluster proxy (codis-compatible)
 
 Usage:
-  slotway proxy --config FILE [--dashboard ADDR | --fillslots FILE] [--workers N] [--log-level L]
+  slotway proxy --config FILE [--dashboard ADDR | --filesystem ROOT | --etcd ADDR [--etcd-auth U:P] |
+                              --fillslots FILE] [--workers N] [--log-level L]
   slotway dashboard --config FILE
   slotway admin --dashboard ADDR [command flags]   (slotway admin --help)
   slotway demo [--port N] [--redis-ports A,B]
@@ -29,6 +30,8 @@ Commands:
 Proxy flags:
   --config FILE       proxy.toml (codis keys plus slotway keys; see README)
   --dashboard ADDR    dashboard admin address host:port to announce to
+  --filesystem ROOT   find the dashboard in a filesystem coordinator store (codis layout)
+  --etcd ADDR         find the dashboard in etcd (host:port[,host:port...]); --etcd-auth USER:PASSWORD
   --fillslots FILE    JSON array of codis Slot objects to fill at start
   --workers N         override proxy_workers
   --log-level L       error | warn | info | debug (overrides log_level)
@@ -72,7 +75,10 @@ async function loadCommand(path: string, name: string): Promise<Command> {
 }
 
 async function runProxy(args: string[]): Promise<number> {
-  let values: { config?: string; dashboard?: string; fillslots?: string; workers?: string; "log-level"?: string; help?: boolean };
+  let values: {
+    config?: string; dashboard?: string; fillslots?: string; workers?: string; "log-level"?: string; help?: boolean;
+    filesystem?: string; etcd?: string; "etcd-auth"?: string; zookeeper?: string;
+  };
   try {
     ({ values } = parseArgs({
       args,
@@ -80,6 +86,10 @@ async function runProxy(args: string[]): Promise<number> {
         config: { type: "string", short: "c" },
         dashboard: { type: "string" },
         fillslots: { type: "string" },
+        filesystem: { type: "string" },
+        etcd: { type: "string" },
+        "etcd-auth": { type: "string" },
+        zookeeper: { type: "string" },
         workers: { type: "string" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -98,10 +108,20 @@ async function runProxy(args: string[]): Promise<number> {
     process.stderr.write("slotway proxy: --config FILE is required\n");
     return 2;
   }
-  if (values.dashboard && values.fillslots) {
-    process.stderr.write("slotway proxy: --dashboard and --fillslots exclude each other\n");
+  const modes = (["dashboard", "fillslots", "filesystem", "etcd", "zookeeper"] as const).filter((k) => values[k] !== undefined);
+  if (modes.length > 1) {
+    process.stderr.write(`slotway proxy: --${modes.join(" and --")} exclude each other\n`);
     return 2;
   }
+  if (values.zookeeper !== undefined) {
+    process.stderr.write("slotway proxy: zookeeper is not supported; use --filesystem or --etcd (or --dashboard)\n");
+    return 2;
+  }
+  const coordinator = values.filesystem !== undefined
+    ? { name: "filesystem", addr: values.filesystem }
+    : values.etcd !== undefined
+      ? { name: "etcd", addr: values.etcd, auth: values["etcd-auth"] }
+      : undefined;
   let loaded;
   try {
     loaded = loadProxyConfig(values.config);
@@ -125,6 +145,7 @@ async function runProxy(args: string[]): Promise<number> {
     config: loaded.config,
     dashboard: values.dashboard,
     fillSlotsFile: values.fillslots,
+    coordinator,
   });
   try {
     await proxy.start();
@@ -144,10 +165,12 @@ async function runProxy(args: string[]): Promise<number> {
   });
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`slotway: ${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  },
-);
+/** Exits once stdout and stderr have been handed to the OS: a pipe must get every byte. */
+function exitAfterOutput(code: number): void {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
+main(process.argv.slice(2)).then(exitAfterOutput, (err: unknown) => {
+  process.stderr.write(`slotway: ${(err as Error).stack ?? String(err)}\n`);
+  exitAfterOutput(1);
+});

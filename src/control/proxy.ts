@@ -5,6 +5,8 @@
 //   --dashboard  announce to a dashboard (PUT /api/topom/proxy/online/...) and wait offline,
 //                answering "ERR router is not online", until the dashboard fills and starts it
 //   --fillslots  fill from a JSON file of codis Slot objects, then online
+//   --filesystem / --etcd  like --dashboard, with the dashboard's address read from the
+//                coordinator store (/codis3/<product>/topom), as codis-proxy does
 
 import http from "node:http";
 import os from "node:os";
@@ -18,6 +20,8 @@ import { WorkerSet } from "./worker-set.js";
 import { loadProxyConfig, planReload, mergeReload } from "./config.js";
 import { Router as HttpRouter, ApiError, Redirect, RawReply, apiCall, type ApiRequest } from "./http.js";
 import { xauth } from "./xauth.js";
+import { openStore } from "./store/index.js";
+import { topomPath } from "./store/layout.js";
 import { decodeSlot, encodeSlot, encodeProxy, type Slot, type Proxy as ProxyModel } from "./models.js";
 import type { WorkerStatsSnapshot, CommandStats } from "../workers/stats.js";
 import { formatDuration, formatSize } from "../core/units.js";
@@ -29,6 +33,8 @@ export interface ProxyOptions {
   config: ProxyConfig;
   dashboard?: string;
   fillSlotsFile?: string;
+  /** codis-proxy --filesystem/--etcd: find the dashboard through the coordinator store. */
+  coordinator?: { name: string; addr: string; auth?: string };
 }
 
 /** A running proxy (the control thread's view). */
@@ -97,7 +103,7 @@ export class ProxyServer {
     this.qpsTimer = setInterval(() => void this.sampleQps(), 1000);
     this.qpsTimer.unref();
     const c = this.config;
-    log.info(`slotway ${VERSION} proxy "${c.product_name}" on ${c.proxy_addr} (${this.workerCount} worker threads), admin on ${c.admin_addr}, token ${this.model.token}`);
+    log.info(`slotway ${VERSION} proxy "${c.product_name}" on ${c.proxy_addr} (${this.workerCount} worker thread${this.workerCount === 1 ? "" : "s"}), admin on ${c.admin_addr}, token ${this.model.token}`);
     // Standalone and --fillslots proxies are filled and online before the client port opens,
     // so a client that can connect is served; a dashboard-driven one listens at once and
     // answers "router is not online" until the dashboard starts it, as codis-proxy does.
@@ -109,7 +115,11 @@ export class ProxyServer {
       await this.workers.listen();
     } else if (this.opts.dashboard) {
       await this.workers.listen();
-      void this.announce(this.opts.dashboard);
+      const addr = this.opts.dashboard;
+      void this.announce(async () => addr, 10);
+    } else if (this.opts.coordinator) {
+      await this.workers.listen();
+      void this.announce(() => this.dashboardFromStore(), 30);
     } else if (c.groups.length > 0) {
       await this.fillGroups(c);
       await this.setOnline();
@@ -148,11 +158,16 @@ export class ProxyServer {
     await this.workers.broadcast({ t: "online", online: true });
   }
 
-  /** codis-proxy --dashboard: check the product, then PUT proxy/online; 10 tries, 3 s apart. */
-  private async announce(dashboard: string): Promise<void> {
-    const base = `http://${dashboard}`;
-    for (let i = 0; i < 10 && !this.closed && !this.online; i++) {
+  /**
+   * codis-proxy's auto-online: find the dashboard, check that it serves our product, then
+   * PUT proxy/online; 3 s between tries (codis: 10 tries with --dashboard, 30 with a store).
+   */
+  private async announce(findDashboard: () => Promise<string>, tries: number): Promise<void> {
+    for (let i = 0; i < tries && !this.closed && !this.online; i++) {
+      let dashboard = "?";
       try {
+        dashboard = await findDashboard();
+        const base = `http://${dashboard}`;
         const t = await apiCall<{ product_name: string }>("GET", `${base}/api/topom/model`);
         if (t.product_name !== this.config.product_name) {
           log.error(`dashboard ${dashboard} serves product "${t.product_name}", not "${this.config.product_name}"; stopping`);
@@ -167,7 +182,22 @@ export class ProxyServer {
       }
       await new Promise((r) => setTimeout(r, 3000));
     }
-    if (!this.online && !this.closed) log.error(`could not come online through dashboard ${dashboard} after 10 tries; staying offline`);
+    if (!this.online && !this.closed) log.error(`could not come online through a dashboard after ${tries} tries; staying offline`);
+  }
+
+  /** The admin address the dashboard of our product wrote into the coordinator store. */
+  private async dashboardFromStore(): Promise<string> {
+    const c = this.opts.coordinator!;
+    const store = await openStore(c.name, c.addr, c.auth);
+    try {
+      const text = await store.get(topomPath(this.config.product_name));
+      if (text === undefined) throw new Error(`no dashboard of product "${this.config.product_name}" in the ${c.name} store at ${c.addr}`);
+      const t = JSON.parse(text) as { admin_addr?: unknown };
+      if (typeof t.admin_addr !== "string" || t.admin_addr === "") throw new Error("the dashboard's record has no admin_addr");
+      return t.admin_addr;
+    } finally {
+      await store.close();
+    }
   }
 
   private async sampleQps(): Promise<void> {
@@ -290,6 +320,8 @@ export class ProxyServer {
       } catch (e) {
         throw new ApiError(`fillslots: ${(e as Error).message}`);
       }
+      // codis-proxy's check, with slotway's method 2 ("redis") added.
+      if (slots.some((s) => s.forward_method < 0 || s.forward_method > 2)) throw new ApiError("use of invalid forwarder method");
       await this.slots.fill(slots);
       return "OK";
     });
@@ -331,7 +363,8 @@ export class ProxyServer {
   private configJson(): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const def of PROXY_KEYS) {
-      if (def.name === "product_auth" || def.name === "session_auth") continue;
+      // Secrets never leave the process (codis tags them json:"-").
+      if (/auth|password/.test(def.name)) continue;
       const v = this.config[def.name];
       if (def.type === "duration") out[def.name] = formatDuration(v as number);
       else if (def.type === "size") out[def.name] = formatSize(v as number);
@@ -353,7 +386,7 @@ export class ProxyServer {
         fails: sum((w) => w.opsFails),
         redis: { errors: sum((w) => w.redisErrors) },
         qps: this.qps,
-        ...(flags & 1 ? { cmd: mergeCommands(per) } : {}),
+        ...(flags & 1 ? omitEmpty("cmd", mergeCommands(per)) : {}),
       },
       sessions: { total: sum((w) => w.sessionsTotal), alive: sum((w) => w.sessionsAlive) },
       rusage: rusage(),
@@ -411,15 +444,20 @@ export class ProxyServer {
   }
 }
 
+/** { [key]: list }, or nothing when the list is empty (Go's omitempty). */
+function omitEmpty<T>(key: string, list: T[]): Record<string, T[]> {
+  return list.length > 0 ? { [key]: list } : {};
+}
+
 function mergeCommands(per: WorkerStatsSnapshot[]): (CommandStats & { usecs_percall: number })[] {
   const m = new Map<string, CommandStats>();
   for (const w of per) {
     for (const c of w.commands) {
-      const e = m.get(c.opstr) ?? { opstr: c.opstr, calls: 0, usecs: 0, fails: 0, redis_errors: 0 };
+      const e = m.get(c.opstr) ?? { opstr: c.opstr, calls: 0, usecs: 0, fails: 0, redis_errtype: 0 };
       e.calls += c.calls;
       e.usecs += c.usecs;
       e.fails += c.fails;
-      e.redis_errors += c.redis_errors;
+      e.redis_errtype += c.redis_errtype;
       m.set(c.opstr, e);
     }
   }

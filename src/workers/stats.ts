@@ -10,7 +10,7 @@ export interface CommandStats {
   calls: number;
   usecs: number;
   fails: number;
-  redis_errors: number;
+  redis_errtype: number;
 }
 
 export interface WorkerStatsSnapshot {
@@ -75,7 +75,7 @@ export class WorkerStats {
         calls: this.calls[id]!,
         usecs: Math.round(this.usecs[id]!),
         fails: this.fails[id]!,
-        redis_errors: this.errors[id]!,
+        redis_errtype: this.errors[id]!,
       });
     }
     return out;

@@ -240,6 +240,19 @@ describe("dashboard + proxy", () => {
     expect(slots[0]).toEqual({ id: 0, backend_addr: g1.addr, backend_addr_group_id: 1, forward_method: 1 });
   }, 60_000);
 
+  it("a proxy started with --filesystem finds the dashboard through the store, as codis-proxy does", async () => {
+    const { d } = await cluster(0);
+    const p = await startSlotway({ workers: 1, args: ["--filesystem", path.join(d.dir, "store")] });
+    await until("proxy online through the store", async () => {
+      const st = await d.stats();
+      const m = st.proxy.models.find((x) => x.admin_addr === p.adminAddr);
+      return m && st.proxy.stats[m.token]?.stats?.online;
+    });
+    const c = client(p);
+    expect(await c.set("via-store", "1")).toBe("OK");
+    expect(await c.get("via-store")).toBe("1");
+  }, 60_000);
+
   it("migrates a range under client load: nothing lost, no stale or resurrected answer, keys end in the right group", async () => {
     const { d, g1, g2, proxies } = await cluster(2);
     await addProxy(d).then((p) => proxies.push(p));

@@ -490,6 +490,9 @@ describe("openStore", () => {
     const s = track(await openStore("filesystem", dir));
     expect(s.kind).toBe("filesystem");
     expect(readdirSync(path.join(fsRoot, "opened"))).toEqual(["deeper"]);
+    // codis's filesystem client layout: keys under <root>/data, so codis tools read them.
+    await s.put("/codis3/p/topom", '{"admin_addr":"x"}');
+    expect(readFileSync(path.join(dir, "data", "codis3", "p", "topom"), "utf8")).toBe('{"admin_addr":"x"}');
     expect((track(await openStore("fs", dir))).kind).toBe("filesystem");
     await expect(openStore("filesystem", "")).rejects.toThrow(/empty/);
     writeFileSync(path.join(fsRoot, "a-file"), "");

@@ -142,7 +142,11 @@ describe("sentinels", () => {
     expect(mon[`${PRODUCT}-1`]!.master.quorum).toBe("1");
     const info = await d.get<Record<string, string>>(`/api/topom/sentinels/info/${s1}`);
     expect(info.sentinel_masters).toBe("2");
-    const st = await until("sentinel stats", async () => (await d.stats()).sentinels.stats[s1]?.sentinel);
+    // Wait for a stats round that has seen both masters, not just any round (an empty one is truthy).
+    const st = await until("sentinel stats", async () => {
+      const seen = (await d.stats()).sentinels.stats[s1]?.sentinel;
+      return seen && Object.keys(seen).length === 2 ? seen : undefined;
+    });
     expect(Object.keys(st).sort()).toEqual([`${PRODUCT}-1`, `${PRODUCT}-2`]);
     await until("sentinel masters", async () => Object.keys((await d.stats()).sentinels.masters).length === 2);
     expect((await d.stats()).sentinels.masters).toEqual({ "1": m1.addr, "2": m2.addr });

@@ -468,6 +468,17 @@ describe("slots: assign, actions, rebalance, overview", () => {
     expect(lastSeen(p).get(0)).toEqual({ id: 0, forward_method: 1 });
   });
 
+  it("with migration_method redis, slots that are not migrating carry a method codis-proxy accepts", async () => {
+    const d = await startDashboard(new MemoryStore(), { migration_method: "redis" });
+    const cs = await codisServer();
+    await d.put("/api/topom/group/create/{x}/1");
+    await d.put(`/api/topom/group/add/{x}/1/${cs.addr}`);
+    await d.put("/api/topom/slots/assign/{x}", [{ id: 3, group_id: 1, action: {} }]);
+    const slots = await d.get<SlotJson[]>("/api/topom/slots/{x}");
+    expect(slots[3]).toEqual({ id: 3, backend_addr: cs.addr, backend_addr_group_id: 1, forward_method: 1 });
+    expect(slots[4]).toEqual({ id: 4, forward_method: 1 });
+  });
+
   it("slots/:xauth and /topom/slots give 1024 Slot objects with zero fields left out", async () => {
     const d = await startDashboard(new MemoryStore(), { migration_method: "sync" });
     const cs = await codisServer();

@@ -158,7 +158,7 @@ export class Topology {
   // --- writes (store first, then the copy) -----------------------------------------------
 
   async updateSlot(m: SlotMapping): Promise<void> {
-    this.log.info(`update slot-[${m.id}]: ${JSON.stringify(encodeSlotMapping(m))}`);
+    this.log.debug(`update slot-[${m.id}]: ${JSON.stringify(encodeSlotMapping(m))}`);
     await writing(`store: update slot-[${m.id}] failed`, this.log, () =>
       this.store.put(slotPath(this.product, m.id), toJsonText(encodeSlotMapping(m))));
     this.slots[m.id] = m;

@@ -314,7 +314,11 @@ export class Topom implements ActionHost {
       groups: topo.groups,
       // A migrating slot whose source or target is plain Redis can only be forwarded the redis way.
       method: (m) => {
-        if (base === ForwardMethod.Redis || m.action.state === "" || m.action.state === "pending") return base;
+        // A slot that is not migrating is never forwarded by method, so it carries a value
+        // codis-proxy accepts too: a codis-proxy in the fleet then refuses only the slots that
+        // really migrate the redis way (slotway's extension, forward_method 2).
+        if (m.action.state === "" || m.action.state === "pending") return base === ForwardMethod.Redis ? ForwardMethod.SemiAsync : base;
+        if (base === ForwardMethod.Redis) return base;
         const from = topo.groupMaster(m.group_id);
         const to = topo.groupMaster(m.action.target_id);
         return this.kinds.get(from) === "redis" || this.kinds.get(to) === "redis" ? ForwardMethod.Redis : base;

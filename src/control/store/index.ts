@@ -1,6 +1,7 @@
 // Opens the coordinator store named by codis's coordinator_name / coordinator_addr / coordinator_auth.
 
 import { promises as fsp } from "node:fs";
+import path from "node:path";
 import { EtcdStore, type EtcdStoreOptions } from "./etcd-store.js";
 import { FileStore } from "./file-store.js";
 import type { Store } from "./store.js";
@@ -10,7 +11,8 @@ export { FileStore } from "./file-store.js";
 export { EtcdStore, type EtcdStoreOptions } from "./etcd-store.js";
 
 /**
- * Opens a store: "filesystem" (alias "fs", addr = root folder) or "etcd" (addr = "host:port,...",
+ * Opens a store: "filesystem" (alias "fs", addr = root folder, keys under <root>/data as codis
+ * lays them out) or "etcd" (addr = "host:port,...",
  * auth = "user:password"). ZooKeeper, which codis also accepts, is refused with a clear error.
  */
 export async function openStore(
@@ -23,7 +25,9 @@ export async function openStore(
     case "filesystem":
     case "fs": {
       if (coordinatorAddr === "") throw new Error("store: coordinator_addr (the store folder) is empty");
-      const store = new FileStore(coordinatorAddr);
+      // codis's filesystem client keeps its keys under <root>/data; so do we, so that
+      // codis-admin --filesystem, codis-fe and codis-proxy can read the same folder.
+      const store = new FileStore(path.join(coordinatorAddr, "data"));
       // Fail at startup, not at the first write, when the folder cannot be made.
       try {
         await fsp.mkdir(store.root, { recursive: true });
