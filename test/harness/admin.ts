@@ -108,7 +108,7 @@ export interface ProxyStatsJson {
   online: boolean;
   closed: boolean;
   sentinels: { servers?: string[] };
-  ops: { total: number; fails: number; qps: number; redis: { errors: number }; cmd?: { opstr: string; calls: number; usecs: number; usecs_percall: number; fails: number; redis_errors: number }[] };
+  ops: { total: number; fails: number; qps: number; redis: { errors: number }; cmd?: { opstr: string; calls: number; usecs: number; usecs_percall: number; fails: number; redis_errtype: number }[] };
   sessions: { total: number; alive: number };
   rusage: { now: string; cpu: number; mem: number };
   backend: { primary_only: boolean };

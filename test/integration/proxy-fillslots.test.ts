@@ -336,6 +336,15 @@ describe("fillslots failures", () => {
     expect((await admin.slots())[slot]).toEqual(on(slot, g1, 1));
   });
 
+  it("refuses an unknown forward_method with 800 (codis: use of invalid forwarder method)", async () => {
+    const slot = slotOfKey("{badmethod}");
+    await admin.fillOk([on(slot, g1, 1)]);
+    const r = await admin.fill([on(slot, g2, 2, { migrate_from: g1.addr, migrate_from_group_id: 1, forward_method: 3 })]);
+    expect(r.status).toBe(800);
+    expect(JSON.parse(r.text)).toEqual({ Cause: "use of invalid forwarder method", Stack: null });
+    expect((await admin.slots())[slot]).toEqual(on(slot, g1, 1));
+  });
+
   it("refuses a body that does not decode as []Slot with 800", async () => {
     for (const body of ['{"id": 1}', "[{\"id\": \"1\"}]", '[{"id": 1, "locked": "yes"}]', "[1,", "not json"]) {
       const r = await admin.call("PUT", "fillslots/{x}", body);
