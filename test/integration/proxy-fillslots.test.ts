@@ -70,7 +70,7 @@ async function integers(c: RawClient, n: number, timeoutMs = 10_000): Promise<nu
   return performance.now();
 }
 
-/** Requests owned by proxy connections on a backend whose last command was cmd (CLIENT LIST). */
+/** Connections to a backend whose last command was cmd (CLIENT LIST): one per worker that sent it. */
 async function connsWithLastCmd(d: Redis, cmd: string): Promise<number> {
   const list = (await d.call("CLIENT", "LIST")) as string;
   return list.split("\n").filter((l) => l.includes(` cmd=${cmd} `)).length;
