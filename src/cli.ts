@@ -147,14 +147,21 @@ async function runProxy(args: string[]): Promise<number> {
     fillSlotsFile: values.fillslots,
     coordinator,
   });
+  // Installed before starting: SIGHUP's default action would kill a proxy that is still
+  // starting, and an operator may send it as soon as the admin port answers.
+  let started = false;
+  process.on("SIGHUP", () => {
+    if (started) void proxy.reload();
+    else log.warn("SIGHUP while starting: ignored, send it again once the proxy is up");
+  });
   try {
     await proxy.start();
+    started = true;
   } catch (e) {
     log.error(`cannot start: ${(e as Error).message}`);
     await proxy.close().catch(() => undefined);
     return 1;
   }
-  process.on("SIGHUP", () => void proxy.reload());
   return new Promise<number>((resolve) => {
     const stop = (sig: string) => {
       log.info(`${sig}: stopping`);

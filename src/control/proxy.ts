@@ -312,7 +312,8 @@ export class ProxyServer {
     });
     r.put("/api/proxy/fillslots/:xauth", async (req) => {
       verify(req);
-      const body = req.json<unknown>();
+      // Go decodes a JSON null into an empty []*Slot, so codis-proxy answers "OK" to it.
+      const body = req.json<unknown>() ?? [];
       if (!Array.isArray(body)) throw new ApiError("fillslots: body must be a JSON array of slots");
       let slots: Slot[];
       try {
