@@ -150,13 +150,15 @@ async function runProxy(args: string[]): Promise<number> {
   // Installed before starting: SIGHUP's default action would kill a proxy that is still
   // starting, and an operator may send it as soon as the admin port answers.
   let started = false;
+  let reloadWhenStarted = false;
   process.on("SIGHUP", () => {
     if (started) void proxy.reload();
-    else log.warn("SIGHUP while starting: ignored, send it again once the proxy is up");
+    else reloadWhenStarted = true; // applied as soon as the proxy is up
   });
   try {
     await proxy.start();
     started = true;
+    if (reloadWhenStarted) void proxy.reload();
   } catch (e) {
     log.error(`cannot start: ${(e as Error).message}`);
     await proxy.close().catch(() => undefined);
