@@ -457,7 +457,7 @@ export async function startCodisServer(opts: CodisServerOptions = {}): Promise<C
   const server = net.createServer((sock) => {
     sockets.add(sock);
     const conn: Conn = { db: 0, authed: false };
-    let buf = Buffer.alloc(0);
+    let buf: Buffer = Buffer.alloc(0);
     let chain: Promise<void> = Promise.resolve();
     sock.on("close", () => sockets.delete(sock));
     sock.on("error", () => sock.destroy());

@@ -2,7 +2,7 @@
 // codis-server.ts), the dashboard in this process with its production connector, and a real
 // `slotway proxy --dashboard` process forwarding with codis's sync and semi-async methods while
 // the codis mover moves the slots. Needs the built CLI (`npm run build`).
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { dashboardRouter } from "../../src/control/dashboard/api.js";
 import { defaultConfig } from "../../src/control/dashboard/config.js";

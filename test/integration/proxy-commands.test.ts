@@ -2,7 +2,7 @@
 // plain redis-server: every command family must answer through the proxy exactly as Redis
 // answers directly, and every key must land on the backend that owns its slot.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";

@@ -1,6 +1,6 @@
 // slotway under load and under failure, against real redis-server backends.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import Redis from "ioredis";
+import { Redis } from "ioredis";
 import { createHash } from "node:crypto";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
