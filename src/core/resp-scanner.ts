@@ -70,6 +70,12 @@ export class RequestScanner {
   private argi = 0;
   private bulkLen = 0;
 
+  /**
+   * Before a client has authenticated, Redis's own stricter bounds apply (at most 10
+   * arguments of at most 16 KiB), so an anonymous client cannot make the proxy buffer much.
+   */
+  unauthenticated = false;
+
   constructor(private readonly limits: ScanLimits = DEFAULT_LIMITS) {}
 
   /** True when a request has been started but not finished (a tail must be kept). */
@@ -130,6 +136,7 @@ export class RequestScanner {
             return ScanStatus.Incomplete;
           }
           if (n === BAD_INT || n > this.limits.maxArgs) return this.fail("invalid multibulk length");
+          if (this.unauthenticated && n > 10) return this.fail("unauthenticated multibulk length");
           pos = intLineEnd;
           if (n <= 0) continue; // "*0" / "*-1": nothing to run, like Redis
           this.argc = n;
@@ -172,6 +179,7 @@ export class RequestScanner {
           break;
         }
         if (n === BAD_INT || n < 0 || n > this.limits.maxBulk) return this.fail("invalid bulk length");
+        if (this.unauthenticated && n > 16384) return this.fail("unauthenticated bulk length");
         pos = intLineEnd;
         this.bulkLen = n;
         this.state = R_ARG_DATA;
@@ -499,7 +507,9 @@ export class ReplyScanner {
         case 0x28: { // ( big number
           const cr = findCR(buf, pos + 1, end);
           if (cr < 0 || cr + 1 >= end) {
-            if (end - pos > DEFAULT_LIMITS.maxInline) return this.fail("too big line");
+            // Status and error lines have no length header; the backend is trusted and the
+            // reader bounds the whole message, so only the reply size limit applies.
+            if (end - pos > this.maxBulk) return this.fail("too big line");
             this.cursor = pos;
             return ScanStatus.Incomplete;
           }
@@ -538,7 +548,7 @@ export class ReplyScanner {
           }
           const n = readIntLine(buf, pos + 1, end);
           if (n === NEED_MORE) {
-            if (end - pos > DEFAULT_LIMITS.maxInline) return this.fail("too big bulk count string");
+            if (end - pos > 64) return this.fail("too big bulk count string");
             this.cursor = pos;
             return ScanStatus.Incomplete;
           }
@@ -570,7 +580,7 @@ export class ReplyScanner {
           }
           const n = readIntLine(buf, pos + 1, end);
           if (n === NEED_MORE) {
-            if (end - pos > DEFAULT_LIMITS.maxInline) return this.fail("too big mbulk count string");
+            if (end - pos > 64) return this.fail("too big mbulk count string");
             this.cursor = pos;
             return ScanStatus.Incomplete;
           }

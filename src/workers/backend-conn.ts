@@ -192,7 +192,6 @@ export class BackendConn {
       if (timer) clearTimeout(timer);
       if (this.socket !== sock) return;
       this.state = ConnState.Ready;
-      this.retryDelay = RETRY_MIN;
       if (this.opts.keepalive > 0) sock.setKeepAlive(true, this.opts.keepalive);
       log.debug(`backend ${this.addr} db ${this.db}${this.resp3 ? " resp3" : ""} connected`);
     });
@@ -208,8 +207,10 @@ export class BackendConn {
   }
 
   private sendPrelude(): void {
-    const check: InternalCallback = (_req, reply, isError) => {
-      if (isError) {
+    const check: InternalCallback = (req, reply, isError) => {
+      // A setup command the proxy failed itself (the connection broke) says nothing about the
+      // backend's answer; the close that failed it already takes care of the connection.
+      if (isError && !req.failed) {
         const text = reply.toString("utf8").slice(1).trim();
         log.warn(`backend ${this.addr}: connection setup failed: ${text}`);
         this.fail(`setup failed, ${text}`);
@@ -218,7 +219,7 @@ export class BackendConn {
     // product_auth is sent to every server; one that needs no password says so, which is
     // not a reason to refuse it (codis would, and a mixed fleet would then be unusable).
     const checkAuth: InternalCallback = (req, reply, isError) => {
-      if (isError && /no password is set|without any password configured/i.test(reply.toString("latin1"))) {
+      if (isError && !req.failed && /no password is set|without any password configured/i.test(reply.toString("latin1"))) {
         if (!this.warnedNoPassword) log.warn(`backend ${this.addr} has no password; product_auth is not needed for it`);
         this.warnedNoPassword = true;
         return;
@@ -232,6 +233,9 @@ export class BackendConn {
 
   private onData(chunk: Buffer, n: number): void {
     this.lastProgress = performance.now();
+    // The backoff starts over only once the backend has answered: a server that accepts and
+    // drops every connection must not be dialled in a tight loop.
+    this.retryDelay = RETRY_MIN;
     const reader = this.reader;
     const sc = reader.scanner;
     reader.push(chunk, n);
@@ -260,11 +264,13 @@ export class BackendConn {
 
   /** Closes the socket because of an error; pending requests fail, a reconnect follows. */
   fail(why: string): void {
+    // Only a live socket can fail; a connection already closing or down is handled once,
+    // by the close that is under way (a second onClosed would arm a second retry timer).
+    const sock = this.socket;
+    if (sock === null || this.closing) return;
     this.lastError = why;
     this.closing = true;
-    const sock = this.socket;
-    if (sock) sock.destroy();
-    else this.onClosed();
+    sock.destroy();
   }
 
   private onClosed(): void {
@@ -282,6 +288,7 @@ export class BackendConn {
       this.failOne(r, wasReady ? E.backendReset(this.addr, r.slot) : E.backendFailure(why, this.addr, r.slot));
     }
     if (this.state === ConnState.Closed) return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     // Capped exponential backoff with ±20% jitter, so a fleet of workers does not reconnect
     // in lockstep.
     const delay = this.retryDelay * (0.8 + Math.random() * 0.4);

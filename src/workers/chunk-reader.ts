@@ -120,7 +120,9 @@ export class ChunkReader<S extends StreamScanner> {
         this.tooLarge = true;
         return ScanStatus.Error;
       }
-      const want = Math.max(len + HEADER_STEP, Math.min(sc.needEnd - start, this.maxMessage));
+      // Sized for the message's announced length, but never more than a few times what has
+      // arrived: a header claiming 512 MB must not make the proxy allocate 512 MB up front.
+      const want = Math.max(len + HEADER_STEP, Math.min(sc.needEnd - start, this.maxMessage, Math.max(len * 4, 1 << 20)));
       const acc = assemblyBuffer(Math.min(want, this.maxMessage + 64));
       cur.copy(acc, 0, start, end);
       sc.rebase(start);
@@ -141,7 +143,8 @@ export class ChunkReader<S extends StreamScanner> {
       return false;
     }
     if (this.accLen + more <= acc.length) return true;
-    const cap = Math.min(Math.max((keep + more) * 2, this.scanner.needEnd - start), this.maxMessage + 64);
+    const announced = Math.min(this.scanner.needEnd - start, Math.max((keep + more) * 4, 1 << 20));
+    const cap = Math.min(Math.max((keep + more) * 2, announced), this.maxMessage + 64);
     const next = assemblyBuffer(Math.max(cap, keep + more));
     acc.copy(next, 0, start, this.accLen);
     this.scanner.rebase(start);

@@ -28,7 +28,7 @@ const checkScanner = new ReplyScanner();
 export function mergeSplit(parent: Req): void {
   const subs = parent.subs!;
   const subKeys = parent.subKeys!;
-  const name = parent.cmd!.name.toLowerCase();
+  const name = parent.cmd!.name; // only for error texts
   parent.subs = null;
   parent.subKeys = null;
   // codis: any failed part fails the whole command with that part's error.
@@ -48,7 +48,7 @@ export function mergeSplit(parent: Req): void {
       for (const s of subs) {
         const v = integerAt(s.reply!, s.replyStart, s.replyEnd);
         if (v === undefined) {
-          parent.completeWith(errorReply(E.badReply(name, `not an integer: ${preview(s.reply!.subarray(s.replyStart, s.replyEnd))}`)), true);
+          parent.completeWith(errorReply(E.badReply(name.toLowerCase(), `not an integer: ${preview(s.reply!.subarray(s.replyStart, s.replyEnd))}`)), true);
           return;
         }
         sum += v;
@@ -70,7 +70,7 @@ export function mergeSplit(parent: Req): void {
         const count = splitArrayReply(s.reply!, s.replyStart, s.replyEnd, elementRanges);
         if (count !== keys.length) {
           bufs.length = 0;
-          parent.completeWith(errorReply(E.badReply(name, `expected ${keys.length} elements, got ${count}`)), true);
+          parent.completeWith(errorReply(E.badReply(name.toLowerCase(), `expected ${keys.length} elements, got ${count}`)), true);
           return;
         }
         for (let j = 0; j < count; j++) {
@@ -99,7 +99,7 @@ export function mergeSplit(parent: Req): void {
       return;
     }
     default:
-      parent.completeWith(errorReply(E.badReply(name, "unexpected split")), true);
+      parent.completeWith(errorReply(E.badReply(name.toLowerCase(), "unexpected split")), true);
   }
 }
 

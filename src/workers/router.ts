@@ -16,7 +16,7 @@ import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WOR
   FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
 import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
-import { Req, countSlot, uncountSlot, Transform, type InternalCallback } from "./request.js";
+import { Req, ReqQueue, countSlot, uncountSlot, Transform, type InternalCallback } from "./request.js";
 import { RequestScanner, splitArrayReply } from "../core/resp-scanner.js";
 import { encodeFromRanges, encodeSubCommand, errorReply } from "../core/resp-encoder.js";
 import { integerAt, preview } from "./merge.js";
@@ -84,9 +84,13 @@ export class Router {
   private addrs: string[] = [];
   private readonly addrIndex = new Map<string, number>();
   private pools: (Pool | undefined)[] = [];
+  private replicaPools: (Pool | undefined)[] = [];
   private replicaSets: number[][][] = [];
   /** Semi-async migration: per slot, requests waiting behind one that is being retried. */
-  private readonly lanes = new Map<number, Req[]>();
+  private readonly lanes = new Map<number, ReqQueue>();
+  /** Set while nextInLane runs, so a step that completes at once does not recurse. */
+  private laneBusy = false;
+  private readonly laneKicks: number[] = [];
   private anySlot = 0;
 
   constructor(private readonly table: SlotTable, private settings: RouterSettings) {
@@ -110,15 +114,23 @@ export class Router {
   slotsChanged(): void {
     if (this.heldCount === 0) return;
     for (let s = 0; s < SLOT_COUNT; s++) {
-      const list = this.held[s];
-      if (list === undefined) continue;
-      if (this.route(s).state & LOCKED) continue;
-      this.held[s] = undefined;
-      this.heldCount -= list.length;
-      for (const req of list) {
-        // A request whose client left is dropped here rather than run for nobody.
-        if (req.owner !== null && req.owner.alive()) this.dispatch(req, s, req.buf!, req.start, req.end, req.args, req.argc);
-      }
+      if (this.held[s] !== undefined && (this.route(s).state & LOCKED) === 0) this.releaseHeld(s);
+    }
+  }
+
+  /**
+   * Re-dispatches, in order, the requests held for a slot that is no longer locked. Called by
+   * slotsChanged() and, before anything newer is sent, by dispatch(): the control thread writes
+   * the unlocked record before its message arrives, and a request read in between must not
+   * overtake the ones that were held.
+   */
+  private releaseHeld(slot: number): void {
+    const list = this.held[slot]!;
+    this.held[slot] = undefined;
+    this.heldCount -= list.length;
+    for (const req of list) {
+      // A request whose client left is dropped here rather than run for nobody.
+      if (req.owner !== null && req.owner.alive()) this.dispatch(req, slot, req.buf!, req.start, req.end, req.args, req.argc);
     }
   }
 
@@ -158,7 +170,7 @@ export class Router {
     r.replicas = null;
     const set = rec.replicas >= 0 ? this.replicaSets[rec.replicas] : undefined;
     if (set !== undefined && set.length > 0) {
-      r.replicas = set.map((g) => g.map((i) => this.pool(i)).filter((p): p is Pool => p !== null));
+      r.replicas = set.map((g) => g.map((i) => this.pool(i, true)).filter((p): p is Pool => p !== null));
     }
     if ((r.state & ONLINE) !== 0 && r.master === null) {
       log.error(`slot ${slot} refers to unknown backend index ${rec.backend}; treating it as offline`);
@@ -167,12 +179,14 @@ export class Router {
     return r;
   }
 
-  private pool(index: number): Pool | null {
+  /** The pool of an address, as a master (backend_primary_parallel) or replica (..._replica_...). */
+  private pool(index: number, replica = false): Pool | null {
     if (index < 0 || index >= this.addrs.length) return null;
-    let p = this.pools[index];
+    const pools = replica ? this.replicaPools : this.pools;
+    let p = pools[index];
     if (p === undefined) {
-      p = new Pool(this.addrs[index]!, this.settings.primaryParallel, this.settings);
-      this.pools[index] = p;
+      p = new Pool(this.addrs[index]!, replica ? this.settings.replicaParallel : this.settings.primaryParallel, this.settings);
+      pools[index] = p;
     }
     return p;
   }
@@ -180,6 +194,7 @@ export class Router {
   /** Visits every backend connection of this worker. */
   forEachConn(fn: (c: BackendConn) => void): void {
     for (const p of this.pools) p?.forEach(fn);
+    for (const p of this.replicaPools) p?.forEach(fn);
   }
 
   /** The pool of a backend address, for SLOTSINFO addr; null when unknown. */
@@ -200,8 +215,16 @@ export class Router {
     req.counted = true;
     const route = this.route(slot);
     const state = route.state;
+    if ((state & LOCKED) === 0 && this.heldCount !== 0 && this.held[slot] !== undefined) this.releaseHeld(slot);
     if ((state & (LOCKED | MIGRATING)) === 0 && (state & ONLINE) !== 0) {
       this.pickConn(route, req.cmd!, req.db, req.resp3, slot).send(req, buf, start, end);
+      return;
+    }
+    if ((state & (LOCKED | ONLINE)) === ONLINE) {
+      // Migrating: the count taken above stays up until the final reply, through every step,
+      // so a slot change waits for the whole exchange (never released and taken again, which
+      // would open a window for the control thread to see the slot drained).
+      this.migrate(req, route, slot, buf, start, end, args, argc);
       return;
     }
     req.counted = false;
@@ -210,15 +233,8 @@ export class Router {
       this.hold(req, slot, buf, start, end, args, argc);
       return;
     }
-    if ((state & ONLINE) === 0) {
-      req.failed = true;
-      req.completeWith(E.SLOT_NOT_READY_REPLY, true);
-      return;
-    }
-    // Migrating: recount (the migration path keeps the count until the final reply).
-    countSlot(slot);
-    req.counted = true;
-    this.migrate(req, route, slot, buf, start, end, args, argc);
+    req.failed = true;
+    req.completeWith(E.SLOT_NOT_READY_REPLY, true);
   }
 
   /** Sends a request that carries no key to the backend of some online slot. */
@@ -287,7 +303,7 @@ export class Router {
         lane.push(req); // keep this worker's order for the slot behind a request in retry
         return;
       }
-      this.lanes.set(slot, []);
+      this.lanes.set(slot, new ReqQueue());
       this.semiAsyncStep(req, slot, route);
       return;
     }
@@ -377,7 +393,23 @@ export class Router {
     route.from!.conn(req.db, req.resp3, slot).sendInternalRaw(bytes, cb, slot);
   }
 
+  /**
+   * Starts the next request of a slot's semi-async lane. A step can complete at once (its
+   * connection is down and fails it synchronously) and call back here: such calls are queued
+   * and run by the outermost loop, so a long lane never recurses.
+   */
   private nextInLane(slot: number): void {
+    this.laneKicks.push(slot);
+    if (this.laneBusy) return;
+    this.laneBusy = true;
+    try {
+      for (let s = this.laneKicks.shift(); s !== undefined; s = this.laneKicks.shift()) this.advanceLane(s);
+    } finally {
+      this.laneBusy = false;
+    }
+  }
+
+  private advanceLane(slot: number): void {
     const lane = this.lanes.get(slot);
     if (lane === undefined) return;
     const next = lane.shift();
@@ -389,7 +421,7 @@ export class Router {
     if ((route.state & MIGRATING) === 0 || route.method !== FORWARD_SEMI_ASYNC || route.from === null) {
       // The slot changed meanwhile (it cannot while counts are up, but be safe): release all.
       this.lanes.delete(slot);
-      for (const r of [next, ...lane]) {
+      for (let r: Req | undefined = next; r !== undefined; r = lane.shift()) {
         if (r.counted) {
           r.counted = false;
           uncountSlot(slot);
@@ -461,11 +493,13 @@ export class Router {
     const db = parent.db;
     const resp3 = parent.resp3;
     const slots: number[] = new Array(nkeys);
-    // Connections in first-seen order, and for each key the index of its connection
-    // (-1: the key's slot is locked, migrating or offline and goes alone through dispatch()).
+    // Connections in first-seen order with the keys each one gets; keys of locked,
+    // migrating or offline slots go alone through dispatch() (soloKeys).
     const conns: BackendConn[] = [];
-    const keyConn = new Int8Array(nkeys);
-    let solo = 0;
+    const connKeys: number[][] = [];
+    const soloKeys: number[] = [];
+    let lastConn: BackendConn | null = null;
+    let lastKeys: number[] | null = null;
     for (let k = 0; k < nkeys; k++) {
       const ai = 1 + k * stride;
       const slot = slotOf(buf, args[2 * ai]!, args[2 * ai + 1]!);
@@ -473,17 +507,26 @@ export class Router {
       countSlot(slot);
       const route = this.route(slot);
       const st = route.state;
+      if ((st & LOCKED) === 0 && this.heldCount !== 0 && this.held[slot] !== undefined) this.releaseHeld(slot);
       if ((st & (LOCKED | MIGRATING)) === 0 && (st & ONLINE) !== 0) {
         const c = this.pickConn(route, cmd, db, resp3, slot);
-        let ci = conns.indexOf(c);
-        if (ci < 0) ci = conns.push(c) - 1;
-        keyConn[k] = ci;
+        if (c !== lastConn) {
+          // Keys of one command mostly alternate between few connections: a short search.
+          let ci = conns.indexOf(c);
+          if (ci < 0) {
+            ci = conns.push(c) - 1;
+            connKeys.push([]);
+          }
+          lastConn = c;
+          lastKeys = connKeys[ci]!;
+        }
+        lastKeys!.push(k);
       } else {
         uncountSlot(slot);
-        keyConn[k] = -1;
-        solo++;
+        soloKeys.push(k);
       }
     }
+    const solo = soloKeys.length;
     if (solo === 0 && conns.length === 1) {
       // Every key lives behind one connection: forward the client's bytes untouched.
       parent.slot = slots[0]!;
@@ -502,8 +545,7 @@ export class Router {
     parent.subKeys = subKeys;
     parent.subsLeft = conns.length + solo;
     for (let ci = 0; ci < conns.length; ci++) {
-      const keys: number[] = [];
-      for (let k = 0; k < nkeys; k++) if (keyConn[k] === ci) keys.push(k);
+      const keys = connKeys[ci]!;
       const sub = this.subRequest(parent, keys, subs, subKeys);
       const bytes = encodeSubCommand(cmd.nameBytes, buf, args, keys, stride);
       sub.slot = slots[keys[0]!]!;
@@ -512,9 +554,7 @@ export class Router {
       sub.slots = subSlots; // counted above
       conns[ci]!.send(sub, bytes, 0, bytes.length);
     }
-    if (solo === 0) return;
-    for (let k = 0; k < nkeys; k++) {
-      if (keyConn[k] !== -1) continue;
+    for (const k of soloKeys) {
       const sub = this.subRequest(parent, [k], subs, subKeys);
       const bytes = encodeSubCommand(cmd.nameBytes, buf, args, [k], stride);
       const sc = subScanner;

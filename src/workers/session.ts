@@ -42,7 +42,9 @@ export class Session implements ReplyOwner {
   private readonly queue = new ReqQueue();
   private db = 0;
   private resp3 = false;
-  private authed: boolean;
+  private authed = false;
+  /** Set by a HELLO that changes the protocol while earlier requests are pending. */
+  private drainBarrier = false;
   private quitting = false;
   private closed = false;
   private readPaused = false;
@@ -73,17 +75,22 @@ export class Session implements ReplyOwner {
     this.socket = socket;
     this.id = ctx.nextSessionId();
     const c = ctx.config;
-    this.authed = c.session_auth === "";
     this.reader = new ChunkReader(
       new RequestScanner({ maxArgs: c.session_max_args, maxBulk: c.session_max_bulk_len, maxInline: c.session_max_inline_len }),
       Math.max(c.session_max_bulk_len + 64 * 1024, 1024 * 1024 * 1024),
     );
+    this.setAuthed(c.session_auth === "");
     socket.setNoDelay(true);
     if (c.session_keepalive_period > 0) socket.setKeepAlive(true, c.session_keepalive_period);
     socket.on("drain", () => this.maybeResume());
     socket.on("error", () => {}); // the close event follows; errors are normal client churn
     socket.on("close", () => this.onClose());
     socket.resume();
+  }
+
+  private setAuthed(v: boolean): void {
+    this.authed = v;
+    this.reader.scanner.unauthenticated = !v;
   }
 
   private onData(chunk: Buffer, n: number): void {
@@ -102,6 +109,16 @@ export class Session implements ReplyOwner {
       if (this.queue.length >= max) {
         this.pauseReading();
         return;
+      }
+      if (this.drainBarrier) {
+        // After a protocol switch, requests go to other backend connections (RESP2 and RESP3
+        // ones are separate): wait until everything sent before has been answered, so that
+        // commands on one key keep their order.
+        if (this.queue.length > 0) {
+          this.pauseReading();
+          return;
+        }
+        this.drainBarrier = false;
       }
       const st = reader.next();
       if (st === ScanStatus.Incomplete) break;
@@ -127,6 +144,7 @@ export class Session implements ReplyOwner {
     if (!this.readPaused || this.closed) return;
     const c = this.ctx.config;
     if (this.queue.length > c.session_max_pipeline / 2) return;
+    if (this.drainBarrier && this.queue.length > 0) return;
     if (this.socket.writableLength > c.session_send_bufsize) return;
     this.readPaused = false;
     this.process();
@@ -275,10 +293,10 @@ export class Session implements ReplyOwner {
         if (c.session_auth === "") return this.fail(req, E.AUTH_NOT_SET);
         const user = argc === 3 ? arg(1) : "default";
         if (user !== "default" || arg(argc - 1) !== c.session_auth) {
-          this.authed = false;
+          this.setAuthed(false);
           return this.fail(req, E.INVALID_PASSWORD);
         }
-        this.authed = true;
+        this.setAuthed(true);
         return this.ok(req, OK);
       }
       case Kind.Select: {
@@ -335,7 +353,7 @@ export class Session implements ReplyOwner {
         if (arg(i + 1) !== "default" || arg(i + 2) !== c.session_auth) {
           return this.fail(req, "WRONGPASS invalid username-password pair or user is disabled.");
         }
-        this.authed = true;
+        this.setAuthed(true);
         i += 3;
       } else if (opt === "SETNAME" && i + 1 < argc) {
         i += 2;
@@ -346,6 +364,7 @@ export class Session implements ReplyOwner {
     if (!this.authed) {
       return this.fail(req, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
     }
+    if (this.resp3 !== (proto === 3) && this.queue.length > 1) this.drainBarrier = true;
     this.resp3 = proto === 3;
     const reply = encodeValue({
       map: [

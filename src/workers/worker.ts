@@ -186,6 +186,9 @@ setInterval(() => {
 send({ t: "ready" });
 
 process.on("uncaughtException", (err) => {
-  // A bug must not take down every client of this worker; log it loudly and go on.
-  log.error(`uncaught exception in worker ${init.index}: ${err.stack ?? err.message}`);
+  // Crash-only: after a bug the worker's state cannot be trusted (a request may be half
+  // routed, a count half taken), so it exits; the control thread clears its in-flight row and
+  // starts a fresh one. Its clients see their connections close, never a wrong reply.
+  log.error(`uncaught exception in worker ${init.index}, exiting: ${err.stack ?? err.message}`);
+  process.exit(70);
 });
