@@ -116,18 +116,8 @@ export interface ProxyStatsJson {
   slotway?: { workers: number; held_requests: number; protocol_errors: number; slots_online: number };
 }
 
-/** Polls fn until it returns a truthy value (bounded). */
-export async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+export { until, sleep } from "./wait.js";
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Opens raw client connections until each of the proxy's worker threads holds n of them, and

@@ -13,24 +13,13 @@ import { xauth } from "../../src/control/xauth.js";
 import { freePort } from "../harness/ports.js";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { CLI, startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { until as waitUntil } from "../harness/wait.js";
 
 const PRODUCT = "test"; // the product test/harness/slotway.ts writes into proxy.toml
 const X = xauth(PRODUCT);
 
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> =>
+  waitUntil(what, fn, timeoutMs, 50);
 
 // --------------------------------------------------------------------------------------------
 

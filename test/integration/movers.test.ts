@@ -15,16 +15,10 @@ import { MemoryStore } from "../../src/control/store/store.js";
 import { slotOfKey } from "../../src/core/slot.js";
 import { startCodisServer, type CodisServer } from "../harness/codis-server.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { until as waitUntil } from "../harness/wait.js";
 
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 30_000): Promise<NonNullable<T>> =>
+  waitUntil(what, fn, timeoutMs, 50);
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {

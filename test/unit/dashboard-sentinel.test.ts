@@ -19,23 +19,12 @@ import { freePort } from "../harness/ports.js";
 import { startRedis, stopAllRedis } from "../harness/redis.js";
 import http from "node:http";
 import net from "node:net";
+import { until as waitUntil } from "../harness/wait.js";
 
 const PRODUCT = "sent-test";
 
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v as NonNullable<T>;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ""}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 20_000): Promise<NonNullable<T>> =>
+  waitUntil(what, fn, timeoutMs, 50);
 
 const procs: ChildProcess[] = [];
 const cleanup: (() => Promise<unknown>)[] = [];

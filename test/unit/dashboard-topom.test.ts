@@ -18,6 +18,7 @@ import { MemoryStore } from "../../src/control/store/store.js";
 import { xauth } from "../../src/control/xauth.js";
 import { startCodisServer, type CodisServer } from "../harness/codis-server.js";
 import { startRedis, stopAllRedis } from "../harness/redis.js";
+import { until as waitUntil } from "../harness/wait.js";
 
 const PRODUCT = "dash-test";
 
@@ -56,15 +57,8 @@ function keysInSlot(slot: number, n: number): string[] {
   return out;
 }
 
-async function until<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v as NonNullable<T>;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = <T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000): Promise<NonNullable<T>> =>
+  waitUntil(what, fn, timeoutMs, 20);
 
 // --------------------------------------------------------------------------------------------
 // Fake proxies
