@@ -14,6 +14,7 @@ Usage:
                               --fillslots FILE] [--workers N] [--log-level L]
   slotway dashboard --config FILE
   slotway admin --dashboard ADDR [command flags]   (slotway admin --help)
+  slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --zookeeper ADDR)
   slotway demo [--port N] [--redis-ports A,B]
   slotway --help | --version
 
@@ -25,6 +26,8 @@ Commands:
               and started. With --fillslots FILE it fills from a JSON array of codis slots.
   dashboard   Run the control plane: topology, slot assignment, migration (codis-dashboard API).
   admin       Drive a dashboard from the command line (codis-admin flag names).
+  fe          The web console for several products, as codis-fe (slotway fe --help). A
+              dashboard serves the same console itself at http://<admin_addr>/ui/.
   demo        Start two local redis-server processes and a proxy in front of them.
 
 Proxy flags:
@@ -58,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       return (await loadCommand("./control/dashboard/main.js", "runDashboard"))(rest);
     case "admin":
       return (await loadCommand("./control/admin-cli.js", "runAdmin"))(rest);
+    case "fe":
+      return (await loadCommand("./control/console/fe.js", "runFe"))(rest);
     case "demo":
       return (await loadCommand("./control/demo.js", "runDemo"))(rest);
     default:

@@ -1,5 +1,6 @@
 // The codis-dashboard HTTP API (shared/codis-dashboard-api.md §1), route for route, with codis's
 // check order: closed → xauth → path params → the operation.
+import { mountConsole } from "../console/assets.js";
 import { ApiError, Redirect, Router, type ApiRequest } from "../http.js";
 import { decodeSlotMapping, encodeSlot, type SlotMapping } from "../models.js";
 import { errText, parseLogLevel } from "./log.js";
@@ -37,6 +38,8 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
   const OK = "OK";
 
   r.get("/", () => new Redirect("/topom"));
+  // slotway's web console; `/` keeps codis's redirect, which codis tools follow.
+  mountConsole(r, "dashboard");
 
   r.get("/topom", () => t.overview());
   r.get("/topom/model", () => t.model);

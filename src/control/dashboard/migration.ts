@@ -26,6 +26,7 @@ import type { Topology } from "./topology.js";
 import { clone } from "./topology.js";
 import { ActionState, isGroupPromoting, newSlotMapping, type SlotMapping } from "../models.js";
 import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/mover.js";
+import { MigrationProgress } from "./progress.js";
 
 /** What the engine needs from the dashboard. */
 export interface ActionHost {
@@ -76,6 +77,8 @@ export class SlotActionEngine {
   error = "";
   /** Slots whose `migrating` state the movers are working on (codis's executor count). */
   executor = 0;
+  /** Keys moved, slots done, rates (slotway's additions to slot_action.progress). */
+  readonly progress = new MigrationProgress();
 
   private wake?: () => void;
   private readonly idleMs: number;
@@ -153,7 +156,7 @@ export class SlotActionEngine {
     const active = topo.slots.filter((m) => m.action.state !== ActionState.Nothing && m.action.state !== ActionState.Pending).sort(byIndex);
     const pending = this.disabled ? [] : topo.slots.filter((m) => m.action.state === ActionState.Pending).sort(byIndex);
     const batch = [...active, ...pending].slice(0, Math.max(1, this.host.config.migration_parallel_slots)).map((m) => m.id);
-    if (batch.length === 0) return undefined;
+    if (batch.length === 0) return void this.progress.idle();
     const first = batch[0]!;
     const at = (state: string): SlotMapping[] => batch.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === state);
 
@@ -226,9 +229,11 @@ export class SlotActionEngine {
         maxBytes: c.migration_async_maxbytes,
         numKeys: c.migration_async_numkeys,
         gate: () => this.gate(job, signal),
-        onProgress: (sid, db, n) => {
+        onProgress: (sid, db, n, moved) => {
           this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
+          this.progress.keysMoved(moved ?? 0);
         },
+        onSlotDone: (sid) => this.progress.slotDone(sid),
         log: (msg) => this.host.log.info(msg),
       }, signal));
     }

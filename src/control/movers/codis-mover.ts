@@ -51,7 +51,7 @@ export class CodisMover implements SlotMover {
         : await conn.call("SLOTSMGRTTAGSLOT-ASYNC", target.host, target.port, cmdTimeout,
           opts.maxBulks, opts.maxBytes, sid, opts.numKeys);
       const [moved, remaining] = replyPair(reply, this.method === "sync" ? "SLOTSMGRTTAGSLOT" : "SLOTSMGRTTAGSLOT-ASYNC");
-      opts.onProgress?.(sid, db, remaining);
+      opts.onProgress?.(sid, db, remaining, moved);
       if (remaining !== 0) {
         if (moved === 0) {
           await sleep(backoff, signal);

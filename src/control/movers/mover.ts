@@ -40,8 +40,11 @@ export interface MoveOptions {
    * `slots/action/disabled`, the batch interval and group promotions.
    */
   gate?: () => Promise<void>;
-  /** Progress: keys of sid still seen on db of the source (for the overview's status line). */
-  onProgress?: (sid: number, db: number, remaining: number) => void;
+  /**
+   * Progress: keys of sid still seen on db of the source (for the overview's status line), and
+   * how many keys this step moved (for the overview's keys-moved counter).
+   */
+  onProgress?: (sid: number, db: number, remaining: number, moved?: number) => void;
   /** A slot was proven empty on the source (all dbs). */
   onSlotDone?: (sid: number) => void;
   log?: (msg: string) => void;

@@ -35,7 +35,7 @@ export class RedisMover implements SlotMover {
           const found = await this.pass(conn, db, want, target, opts, signal);
           for (const sid of [...want]) {
             const n = found.get(sid) ?? 0;
-            opts.onProgress?.(sid, db, n);
+            opts.onProgress?.(sid, db, n, n); // every key the pass found, it moved
             if (n !== 0) continue;
             want.delete(sid);
             const left = pendingDbs.get(sid)!;

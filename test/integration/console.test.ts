@@ -1,0 +1,195 @@
+// The web console in headless Chromium against real processes: redis-servers, `slotway
+// dashboard`, `slotway proxy --dashboard`. The README's dashboard walkthrough is done from the
+// page (create groups, add servers, assign, migrate a range, rebalance onto a third group), plus
+// sync, promote and remove; every step is checked through the dashboard's API, and the page must
+// log no console error.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+import type { Page } from "playwright-core";
+import { afterAll, describe, expect, it } from "vitest";
+import { slotOfKey } from "../../src/core/slot.js";
+import { startBrowser, type Browser } from "../harness/browser.js";
+import { startDashboard, stopAllDashboards, type Dashboard } from "../harness/dashboard.js";
+import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
+import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { httpRequest } from "../harness/admin.js";
+import { until } from "../harness/wait.js";
+
+// A screenshot of the console mid-migration, for people to look at (not compared by the test).
+const SHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "tmp");
+
+let browser: Browser | undefined;
+const clients: Redis[] = [];
+
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await browser?.close();
+  await stopAllSlotway();
+  await stopAllDashboards();
+  await stopAllRedis();
+});
+
+async function submit(page: Page, form: string, fields: Record<string, string | number>): Promise<void> {
+  for (const [name, v] of Object.entries(fields)) await page.fill(`${form} [name="${name}"]`, String(v));
+  await page.click(`${form} button[type=submit]`);
+}
+
+/** Waits for the newest activity entry about `label` to end, and insists it ended OK. */
+async function actionOk(page: Page, label: string): Promise<void> {
+  const li = page.locator("#activity li", { hasText: label }).first();
+  await li.waitFor({ timeout: 15_000 });
+  await until(`"${label}" finished`, async () => (await li.getAttribute("class")) !== "run", 15_000, 50);
+  expect(`${label}: ${await li.locator(".r").textContent()}`).toBe(`${label}: OK`);
+}
+
+async function confirm(page: Page, title: string): Promise<void> {
+  await page.locator("#confirm[open]").waitFor({ timeout: 10_000 });
+  expect(await page.textContent("#confirm-title")).toContain(title);
+  await page.click("#confirm-ok");
+}
+
+const text = async (page: Page, sel: string): Promise<string> => (await page.textContent(sel)) ?? "";
+const num = (s: string): number => Number(s.replace(/[^\d]/g, ""));
+
+describe("web console", () => {
+  it("the README walkthrough from the page: groups, assign, migrate with progress, rebalance, sync, promote, remove", async () => {
+    const [r1, r2, r3, r4] = await Promise.all([startRedis(), startRedis(), startRedis(), startRedis()]) as [RedisServer, RedisServer, RedisServer, RedisServer];
+    // Small batches so a migration takes a few poll periods and its progress can be watched.
+    const d: Dashboard = await startDashboard({ config: { migration_parallel_slots: 32 } });
+    const proxy: Slotway = await startSlotway({ workers: 1, args: ["--dashboard", d.addr] });
+    await until("proxy online", async () => {
+      const st = await d.stats();
+      const m = st.proxy.models.find((x) => x.admin_addr === proxy.adminAddr);
+      return m && st.proxy.stats[m.token]?.stats?.online;
+    }, 20_000, 50);
+
+    // codis's answers stay where codis tools look for them.
+    const root = await httpRequest("GET", `http://${d.addr}/`);
+    expect([root.status, root.headers.location]).toEqual([302, "/topom"]);
+    const bare = await httpRequest("GET", `http://${d.addr}/ui`);
+    expect([bare.status, bare.headers.location]).toEqual([302, "/ui/"]);
+
+    browser = await startBrowser();
+    const { page, errors } = browser;
+    const t0 = Date.now();
+    await page.goto(`http://${d.addr}/ui/`);
+    await page.waitForFunction(() => document.querySelector("#product-name")?.textContent === "test");
+    await page.waitForFunction(() => document.querySelector("#health")?.className === "dot ok");
+    expect(await text(page, "#sum-proxies")).toBe("1 / 1");
+    expect(await text(page, "#sum-slots")).toBe("0 / 1024");
+
+    // 4. two groups, one server each
+    for (const gid of [1, 2]) {
+      await submit(page, "#f-create-group", { gid });
+      await actionOk(page, `create group ${gid}`);
+    }
+    await submit(page, "#f-add-server", { gid: 1, addr: r1.addr });
+    await actionOk(page, `add ${r1.addr} to group 1`);
+    await submit(page, "#f-add-server", { gid: 2, addr: r2.addr });
+    await actionOk(page, `add ${r2.addr} to group 2`);
+    let st = await d.stats();
+    expect(st.group.models.map((g) => [g.id, g.servers.map((s) => s.server)])).toEqual([[1, [r1.addr]], [2, [r2.addr]]]);
+    // The group table fills in from the servers' INFO.
+    await page.locator(`#groups .group[data-key="1"] tr[data-key="${r1.addr}"] td.ok`).waitFor({ timeout: 10_000 });
+    expect(await text(page, `#groups .group[data-key="1"] tr[data-key="${r1.addr}"]`)).toMatch(/redis 7\.\d+\.\d+\s*master/);
+
+    // 5. all slots to group 1, and some data
+    await submit(page, "#f-assign", { beg: 0, end: 1023, gid: 1 });
+    await confirm(page, "Assign slots 0–1023 to group 1");
+    await actionOk(page, "assign slots 0-1023 to group 1");
+    st = await d.stats();
+    expect(st.slots.every((m) => m.group_id === 1 && !m.action.state)).toBe(true);
+    await page.waitForFunction(() => document.querySelector("#sum-slots")?.textContent === "1024 / 1024");
+    const c = new Redis({ port: proxy.port, host: "127.0.0.1", maxRetriesPerRequest: 2 });
+    clients.push(c);
+    const keys = Array.from({ length: 4000 }, (_, i) => `key:${i}`);
+    for (let i = 0; i < keys.length; i += 500) await c.mset(...keys.slice(i, i + 500).flatMap((k) => [k, `value-${k}`]));
+    expect(await r1.command("DBSIZE")).toBe(":4000");
+
+    // 6. move 512-1023 to group 2, slowed down so the page shows it progressing
+    await submit(page, "#f-interval", { us: 40000 });
+    await actionOk(page, "set the pause between steps to 40000 µs");
+    await submit(page, "#f-migrate", { beg: 512, end: 1023, gid: 2 });
+    await actionOk(page, "migrate slots 512-1023 to group 2");
+    const seen: { left: number; moved: number }[] = [];
+    await until("the page shows the migration progressing", async () => {
+      if ((await page.getAttribute("#migration-panel", "data-state")) !== "running") return false;
+      const left = num(await text(page, "#mig-slots-left"));
+      const moved = num(await text(page, "#mig-keys-moved"));
+      if (!seen.some((s) => s.left === left && s.moved === moved)) seen.push({ left, moved });
+      // Two readings mid-way, the later one with fewer slots left and more keys moved.
+      return seen.filter((s) => s.left > 0 && s.left < 512 && s.moved > 0).length >= 2;
+    }, 30_000, 100);
+    const mid = seen.filter((s) => s.left > 0 && s.left < 512 && s.moved > 0);
+    expect(mid.at(-1)!.left).toBeLessThan(mid[0]!.left);
+    expect(mid.at(-1)!.moved).toBeGreaterThan(mid[0]!.moved);
+    expect(await text(page, "#mig-headline")).toMatch(/^Moving: \d+ slots? left/);
+    expect(await text(page, "#mig-rate")).toMatch(/keys\/s$/);
+    mkdirSync(SHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SHOTS, "console-migrating.png"), fullPage: true });
+    await page.waitForFunction(() => document.querySelector("#migration-panel")?.getAttribute("data-state") === "idle", undefined, { timeout: 30_000 });
+    expect(await text(page, "#mig-headline")).toMatch(/^Done: last migration moved \d+ slots and [\d,]+ keys/);
+    st = await d.stats();
+    expect(st.slots.every((m) => m.group_id === (m.id < 512 ? 1 : 2) && !m.action.state)).toBe(true);
+    const moved = keys.filter((k) => slotOfKey(k) >= 512).length;
+    expect(await r2.command("DBSIZE")).toBe(`:${moved}`);
+    expect(await r1.command("DBSIZE")).toBe(`:${keys.length - moved}`);
+    expect(num(await text(page, "#mig-keys-moved"))).toBe(moved);
+    for (let i = 0; i < keys.length; i += 500) {
+      expect(await c.mget(...keys.slice(i, i + 500))).toEqual(keys.slice(i, i + 500).map((k) => `value-${k}`));
+    }
+    await submit(page, "#f-interval", { us: 0 });
+    await actionOk(page, "set the pause between steps to 0 µs");
+
+    // 7. rebalance onto a third group
+    await submit(page, "#f-create-group", { gid: 3 });
+    await actionOk(page, "create group 3");
+    await submit(page, "#f-add-server", { gid: 3, addr: r3.addr });
+    await actionOk(page, `add ${r3.addr} to group 3`);
+    await page.click("#f-rebalance button[type=submit]");
+    await confirm(page, "Rebalance: move 341 slots");
+    expect(await text(page, "#confirm-body")).toContain("[0342, 0511] → group 3");
+    await actionOk(page, "rebalance (341 slots)");
+    await until("rebalanced", async () => {
+      const s = await d.stats();
+      return s.slots.every((m) => !m.action.state) && s.slots.filter((m) => m.group_id === 3).length === 341;
+    }, 30_000, 100);
+    expect(await r1.command("DBSIZE")).not.toBe(":0");
+    expect(await r3.command("DBSIZE")).not.toBe(":0");
+    for (let i = 0; i < keys.length; i += 500) {
+      expect(await c.mget(...keys.slice(i, i + 500))).toEqual(keys.slice(i, i + 500).map((k) => `value-${k}`));
+    }
+
+    // A replica for group 3 from the page: add, sync (SLAVEOF), promote it, remove the old master.
+    await submit(page, "#f-add-server", { gid: 3, addr: r4.addr });
+    await actionOk(page, `add ${r4.addr} to group 3`);
+    const row4 = `#groups .group[data-key="3"] tr[data-key="${r4.addr}"]`;
+    await page.click(`${row4} button[data-action="sync-server"]`);
+    await actionOk(page, `sync ${r4.addr} from its master`);
+    await page.waitForFunction((sel) => /of 127\.0\.0\.1:\d+, link up/.test(document.querySelector(sel)?.textContent ?? ""), row4, { timeout: 15_000 });
+    await page.click(`${row4} button[data-action="promote"]`);
+    await confirm(page, `Promote ${r4.addr}?`);
+    await actionOk(page, `promote ${r4.addr} in group 3`);
+    st = await d.stats();
+    expect(st.group.models.find((g) => g.id === 3)!.servers.map((s) => s.server)).toEqual([r4.addr, r3.addr]);
+    const row3 = `#groups .group[data-key="3"] tr[data-key="${r3.addr}"]`;
+    await page.locator(`${row3} button[data-action="del-server"]`).waitFor();
+    await page.waitForFunction((sel) => document.querySelector(sel)?.cells[0]?.textContent === "1", row3);
+    await page.click(`${row3} button[data-action="del-server"]`);
+    await confirm(page, `Remove ${r3.addr} from group 3?`);
+    await actionOk(page, `remove ${r3.addr} from group 3`);
+    st = await d.stats();
+    expect(st.group.models.find((g) => g.id === 3)!.servers.map((s) => s.server)).toEqual([r4.addr]);
+    // The promoted server serves group 3's slots through the proxy.
+    const on3 = keys.find((k) => st.slots[slotOfKey(k)]!.group_id === 3)!;
+    expect(await c.get(on3)).toBe(`value-${on3}`);
+
+    // The proxy chart has drawn ops/s from the samples it collected.
+    expect(await page.locator("#chart-ops polyline").count()).toBeGreaterThan(0);
+    expect(errors).toEqual([]);
+    // Bounded: everything from the page load on.
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  }, 120_000);
+});
