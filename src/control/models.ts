@@ -10,6 +10,8 @@
 //    or null field is zero, an unknown field is ignored, and a field of the wrong JSON type fails
 //    the whole record (codis-admin does the same, so we must never write one).
 
+import type { ProgressJson } from "./dashboard/progress.js";
+
 export const MAX_SLOT_NUM = 1024;
 export const MAX_GROUP_ID = 9999;
 
@@ -195,7 +197,8 @@ export interface Stats {
   slot_action: {
     interval: number;
     disabled: boolean;
-    progress: { status: string };
+    /** codis's status line; the other fields are slotway's (src/control/dashboard/progress.ts). */
+    progress: { status: string } & Partial<ProgressJson>;
     executor: number;
     /** slotway: why the migration is blocked right now, with the detail codis leaves out ("" when not). */
     error?: string;

@@ -52,16 +52,16 @@ export class MigrationProgress {
 
   /** A mover moved `moved` keys of slot sid (it may report 0: a step or pass that found none). */
   keysMoved(moved: number): void {
-    this.touch();
+    const started = this.touch();
     if (Number.isFinite(moved) && moved > 0) this.keys += moved;
-    this.sample();
+    this.sample(started);
   }
 
   /** A mover proved slot sid empty on the source. */
   slotDone(sid: number): void {
-    this.touch();
+    const started = this.touch();
     this.done.add(sid);
-    this.sample();
+    this.sample(started);
   }
 
   /** The engine found no slot with an action: the run (if any) is over. */
@@ -79,7 +79,8 @@ export class MigrationProgress {
     if (this.running) {
       this.prune(now);
       const base = this.samples[0] ?? { at: this.startedAt, keys: 0, slots: 0 };
-      const dt = (now - base.at) / 1000;
+      // The counts stay flat between samples, so at the window's start they were the baseline's.
+      const dt = (now - Math.max(base.at, now - RATE_WINDOW_MS)) / 1000;
       if (dt > 0) {
         keysRate = (this.keys - base.keys) / dt;
         slotsRate = (this.done.size - base.slots) / dt;
@@ -99,23 +100,30 @@ export class MigrationProgress {
     };
   }
 
-  private touch(): void {
+  /** Marks activity now; true when this starts a new run (the counters were reset). */
+  private touch(): boolean {
     const now = this.now();
-    if (!this.running) {
-      this.running = true;
-      this.startedAt = now;
-      this.keys = 0;
-      this.done.clear();
-      this.samples = [{ at: now, keys: 0, slots: 0 }];
-    }
     this.lastAt = now;
+    if (this.running) return false;
+    this.running = true;
+    this.startedAt = now;
+    this.keys = 0;
+    this.done.clear();
+    return true;
   }
 
-  private sample(): void {
+  private sample(first: boolean): void {
     const s: Sample = { at: this.lastAt, keys: this.keys, slots: this.done.size };
-    const last = this.samples.at(-1);
-    // Within SAMPLE_MS the newest sample is overwritten, except the baseline (never moved forward).
-    if (last && this.samples.length > 1 && s.at - last.at < SAMPLE_MS) this.samples[this.samples.length - 1] = s;
+    // The work of a run's first report took an unknown time before it: it counts in the totals
+    // but is the rates' baseline, not part of them.
+    if (first) {
+      this.samples = [s];
+      return;
+    }
+    // The newest sample stays open (is overwritten) until it is SAMPLE_MS past the one before
+    // it; the baseline is never overwritten.
+    const n = this.samples.length;
+    if (n > 1 && s.at - this.samples[n - 2]!.at < SAMPLE_MS) this.samples[n - 1] = s;
     else this.samples.push(s);
     this.prune(s.at);
   }

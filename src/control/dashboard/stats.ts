@@ -34,7 +34,8 @@ export class StatsOps {
     const slotAction: Stats["slot_action"] = {
       interval: this.t.engine.interval,
       disabled: this.t.engine.disabled,
-      progress: { status: this.t.engine.status },
+      // codis's status line, then slotway's counters (keys moved, rates, ETA).
+      progress: { status: this.t.engine.status, ...this.t.engine.progress.snapshot(topo.slots.filter((m) => m.action.state !== "").length) },
       executor: this.t.engine.executor,
     };
     if (this.t.engine.error !== "") slotAction.error = this.t.engine.error;
