@@ -37,6 +37,11 @@ describe("slotway fe", () => {
     expect(page.headers["content-type"]).toBe("text/html; charset=utf-8");
     expect(page.text).toContain('<script type="module" src="app.js">');
     expect(JSON.parse((await httpRequest("GET", `${fe.base}/env.json`)).text)).toEqual({ mode: "fe" });
+    // The same page under /ui/, as on a dashboard.
+    expect((await httpRequest("GET", `${fe.base}/ui/`)).text).toBe(page.text);
+    expect((await httpRequest("GET", `${fe.base}/ui/model.js`)).headers["content-type"]).toBe("text/javascript; charset=utf-8");
+    const bare = await httpRequest("GET", `${fe.base}/ui`);
+    expect([bare.status, bare.headers.location]).toEqual([302, "/ui/"]);
 
     // Forwarded: method, path and query; the dashboard's own status codes and bodies come back.
     const ov = await httpRequest("GET", `${fe.base}/topom?forward=beta`);

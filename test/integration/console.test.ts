@@ -50,6 +50,14 @@ async function confirm(page: Page, title: string): Promise<void> {
   await page.click("#confirm-ok");
 }
 
+/** Clicks a slot's cell on the map (32 × 32 cells of 14 px + 2 px gap on a 510 px canvas). */
+async function pickSlot(page: Page, sid: number, shift = false): Promise<void> {
+  const box = (await page.locator("#slotmap").boundingBox())!;
+  const scale = box.width / 510;
+  const position = { x: ((sid % 32) * 16 + 7) * scale, y: (Math.floor(sid / 32) * 16 + 7) * scale };
+  await page.click("#slotmap", { position, modifiers: shift ? ["Shift"] : [] });
+}
+
 const text = async (page: Page, sel: string): Promise<string> => (await page.textContent(sel)) ?? "";
 
 /** Waits until the text of sel satisfies ok; fails with the last text seen. */
@@ -120,7 +128,11 @@ describe("web console", () => {
     // 6. move 512-1023 to group 2, slowed down so the page shows it progressing
     await submit(page, "#f-interval", { us: 40000 });
     await actionOk(page, "set the pause between steps to 40000 µs");
-    await submit(page, "#f-migrate", { beg: 512, end: 1023, gid: 2 });
+    // The range from the slot map: click slot 512, shift-click slot 1023.
+    await pickSlot(page, 512);
+    await pickSlot(page, 1023, true);
+    expect([await page.inputValue("#f-migrate [name=beg]"), await page.inputValue("#f-migrate [name=end]")]).toEqual(["512", "1023"]);
+    await submit(page, "#f-migrate", { gid: 2 });
     await actionOk(page, "migrate slots 512-1023 to group 2");
     // Readings of the page while it says "running": a later one must show fewer slots left and
     // more keys moved than an earlier one (the counters move between polls, not all at the end).

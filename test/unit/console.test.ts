@@ -68,7 +68,8 @@ describe("what the page derives from the stats", () => {
     const v = M.progressView(withCounters);
     expect(v).toMatchObject({ running: true, slotsLeft: 100, slotsDone: 300, keysMoved: 4500, etaSecs: 2, fraction: 0.75, status: "[OK] Slot[0001]@DB[0]=3", interval: 5, hasCounters: true });
     const codis = M.progressView({ slots: s, slot_action: { interval: 0, disabled: true, executor: 0, progress: { status: "" } } });
-    expect(codis).toMatchObject({ running: true, slotsLeft: 100, hasCounters: false, disabled: true });
+    expect(codis).toMatchObject({ running: true, slotsLeft: 100, hasCounters: false, disabled: true, stopped: [] });
+    expect(M.progressView({ slots: s, slot_action: { progress: { status: "" }, stopped: { 7: "too many slots" } } }).stopped).toEqual([{ sid: 7, why: "too many slots" }]);
     expect(codis.keysMoved).toBeUndefined();
     expect(codis.fraction).toBeUndefined();
     expect(M.progressView({ slots: slots(() => ({ group_id: 1 })), slot_action: { progress: { status: "" } } })).toMatchObject({ running: false, slotsLeft: 0, fraction: 1 });
@@ -79,14 +80,18 @@ describe("what the page derives from the stats", () => {
     const master = { unixtime: 1, stats: { role: "master", connected_slaves: "1", used_memory: "2048", maxmemory: "0", db0: "keys=10,expires=0,avg_ttl=0", db3: "keys=5,expires=1", redis_version: "7.0.15" } };
     const replica = { unixtime: 1, stats: { role: "slave", master_addr: "a:1", master_link_status: "down", redis_version: "7.0.15" } };
     expect(M.serverView(g, 0, master)).toMatchObject({ role: "master", keys: 15, memory: 2048, replication: "1 replica(s)", actual: "NO:ONE", mismatch: false, health: "ok", backend: { kind: "redis", version: "7.0.15", from: "info" } });
+    expect(M.serverView(g, 0, master, { kind: "redis", server: "valkey", version: "8.0.1" }).backend).toEqual({ kind: "valkey", version: "8.0.1", mode: "", from: "dashboard", error: "" });
     expect(M.serverView(g, 1, replica)).toMatchObject({ role: "replica", replication: "of a:1, link down", expected: "a:1:up", actual: "a:1:down", mismatch: true, syncState: "synced" });
     expect(M.serverView(g, 1, undefined)).toMatchObject({ health: "pending", mismatch: false, keys: undefined });
     expect(M.serverView(g, 1, { unixtime: 1, error: { Cause: "connection refused", Stack: null } })).toMatchObject({ health: "error", error: "connection refused" });
-    expect(M.backendOf({ stats: { pika_version: "3.5.4", redis_version: "2.8.0" } })).toEqual({ kind: "pika", version: "3.5.4", from: "info" });
-    expect(M.backendOf({ stats: { server_name: "valkey", redis_version: "7.2.4", valkey_version: "8.0.1" } })).toEqual({ kind: "valkey", version: "8.0.1", from: "info" });
-    expect(M.backendOf({ backend: { kind: "codis-server", version: "3.2" }, stats: { redis_version: "3.2.11" } })).toEqual({ kind: "codis-server", version: "3.2", from: "dashboard" });
-    expect(M.backendOf({ backend_kind: "codis-server", stats: { redis_version: "3.2.11" } })).toEqual({ kind: "codis-server", version: "3.2.11", from: "dashboard" });
-    expect(M.backendOf(undefined)).toEqual({ kind: "", version: "", from: "" });
+    expect(M.backendOf({ stats: { pika_version: "3.5.4", redis_version: "2.8.0" } })).toMatchObject({ kind: "pika", version: "3.5.4", from: "info" });
+    expect(M.backendOf({ stats: { server_name: "valkey", redis_version: "7.2.4", valkey_version: "8.0.1" } })).toMatchObject({ kind: "valkey", version: "8.0.1", from: "info" });
+    const info = { stats: { redis_version: "3.2.11" } };
+    expect(M.backendOf(info, { kind: "codis-server", server: "codis-server", version: "3.2" })).toMatchObject({ kind: "codis-server", version: "3.2", mode: "", from: "dashboard" });
+    expect(M.backendOf(info, { kind: "pika-sharding", server: "pika", version: "3.4.2", error: "pkcluster info slot: timeout" }))
+      .toEqual({ kind: "pika", version: "3.4.2", mode: "sharding", from: "dashboard", error: "pkcluster info slot: timeout" });
+    expect(M.backendOf(info, { kind: "codis-server", server: "codis-server", version: "" }).version).toBe("3.2.11");
+    expect(M.backendOf(undefined)).toMatchObject({ kind: "", version: "", from: "" });
   });
 
   it("totals over masters and proxies; proxy errors per second from successive samples", () => {

@@ -556,7 +556,12 @@ describe("slots: assign, actions, rebalance, overview", () => {
     expect(o.model!.admin_addr).toBe(d.t.model.admin_addr);
     expect(o.stats!.slots.length).toBe(1024);
     expect(o.stats!.sentinels).toEqual({ model: { out_of_sync: false }, stats: {}, masters: {} });
-    expect(o.stats!.slot_action).toEqual({ interval: 0, disabled: false, progress: { status: "" }, executor: 0 });
+    // progress: codis's status, then slotway's migration counters (src/control/dashboard/progress.ts).
+    expect(o.stats!.slot_action).toEqual({
+      interval: 0, disabled: false, executor: 0, progress: {
+        status: "", slots_left: 0, slots_done: 0, keys_moved: 0, keys_per_sec: 0, slots_per_sec: 0, eta_secs: 0, run_started: 0, run_secs: 0, running: false,
+      },
+    });
     expect(o.stats!.group).toEqual({ models: [], stats: {} });
     expect(o.stats!.proxy).toEqual({ models: [], stats: {} });
     const text = await (await fetch(`${d.base}/topom`)).text();

@@ -216,8 +216,11 @@ function renderMigration(s) {
   setText($("#mig-states"), parts.length ? `slot states: ${parts.join(" · ")}` : "");
   setText($("#mig-status"), v.status);
   const err = $("#mig-error");
-  err.hidden = v.error === "";
-  setText(err, v.error ? `blocked: ${v.error}` : "");
+  const stopped = v.stopped.slice(0, 5).map((x) => `slot ${x.sid}: ${x.why}`);
+  if (v.stopped.length > stopped.length) stopped.push(`… ${v.stopped.length - stopped.length} more`);
+  const problems = [v.error ? `blocked: ${v.error}` : "", stopped.length ? `stopped: ${stopped.join("; ")}` : ""].filter(Boolean);
+  err.hidden = problems.length === 0;
+  setText(err, problems.join(" · "));
   setText($("#mig-toggle"), v.disabled ? "Resume moving" : "Pause moving");
   $("#mig-toggle").dataset.disabled = v.disabled ? "1" : "0";
   $("#f-interval input[name=us]").placeholder = String(v.interval);
@@ -246,7 +249,7 @@ function renderGroups(s) {
     if (g.out_of_sync) btns.push({ label: "Resync", action: "resync-group", data: { gid: g.id }, title: "push this group's slots to every proxy again" });
     if (g.servers.length === 0) btns.push({ label: "Remove group", action: "remove-group", data: { gid: g.id }, cls: "small danger" });
     setButtons(el.querySelector(".btns"), btns);
-    const rows = g.servers.map((_, i) => M.serverView(g, i, s.group.stats?.[g.servers[i].server]));
+    const rows = g.servers.map((srv, i) => M.serverView(g, i, s.group.stats?.[srv.server], s.backends?.[srv.server]));
     syncRows(el.querySelector("tbody"), rows, (r) => r.addr, (r) => {
       const b = r.backend;
       const health = r.health === "ok" ? { text: "ok", cls: "ok" }
@@ -260,7 +263,11 @@ function renderGroups(s) {
       return [
         r.index,
         { text: r.addr + (r.datacenter ? ` · ${r.datacenter}` : ""), cls: "mono" },
-        { text: b.kind ? `${b.kind} ${b.version}`.trim() : "—", title: b.from === "dashboard" ? "reported by the dashboard" : b.from === "info" ? "from INFO" : "" },
+        {
+          text: b.kind ? `${b.kind} ${b.version}${b.mode ? ` (${b.mode})` : ""}`.trim() : "—",
+          cls: b.error ? "bad" : "",
+          title: b.error || (b.from === "dashboard" ? "reported by the dashboard" : b.from === "info" ? "from INFO" : ""),
+        },
         r.role,
         { text: r.replication || "—", cls: r.mismatch ? "bad" : "", title: r.actual ? `expected ${r.expected}, actual ${r.actual}` : "" },
         { text: r.memory === undefined ? "—" : M.fmtBytes(r.memory) + (r.maxmemory > 0 ? ` / ${M.fmtBytes(r.maxmemory)}` : ""), cls: "num" },

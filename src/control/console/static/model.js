@@ -157,6 +157,8 @@ export function progressView(stats) {
     fraction: hasCounters && done + left > 0 ? done / (done + left) : left === 0 ? 1 : undefined,
     status: typeof p.status === "string" ? p.status : "",
     error: typeof sa.error === "string" ? sa.error : "",
+    // Slots the dashboard gave up moving, with why (slotway, when a backend cannot take them).
+    stopped: sa.stopped && typeof sa.stopped === "object" ? Object.entries(sa.stopped).map(([sid, why]) => ({ sid: Number(sid), why: String(why) })) : [],
     interval: sa.interval ?? 0,
     disabled: Boolean(sa.disabled),
   };
@@ -176,24 +178,26 @@ export function keysOf(info) {
 }
 
 /**
- * Backend kind and version. The dashboard's own detection wins when its stats carry it (a
- * `backend` object, or `kind`/`version` fields, on the server's entry); otherwise INFO tells
- * Pika (pika_version), Valkey (server_name / valkey_version) and Redis apart. codis-server
- * looks like Redis in INFO, so only the dashboard can name it.
+ * Backend kind and version. The dashboard's own detection wins when its stats carry it
+ * (stats.backends[addr] = {kind, server, version, ...}: kind redis | codis-server | pika-classic |
+ * pika-sharding, server redis | valkey | codis-server | pika); otherwise INFO tells Pika
+ * (pika_version), Valkey (server_name / valkey_version) and Redis apart. codis-server looks like
+ * Redis in INFO, so only the dashboard can name it.
  */
-export function backendOf(rs) {
-  const b = rs && typeof rs.backend === "object" && rs.backend !== null ? rs.backend : rs ?? {};
-  const kind = typeof b.kind === "string" ? b.kind : typeof rs?.backend_kind === "string" ? rs.backend_kind : "";
-  const version = typeof b.version === "string" ? b.version : typeof rs?.backend_version === "string" ? rs.backend_version : "";
-  if (kind) return { kind, version: version || infoVersion(rs?.stats), from: "dashboard" };
-  const info = rs?.stats;
-  if (!info) return { kind: "", version: "", from: "" };
-  if (info.pika_version) return { kind: "pika", version: info.pika_version, from: "info" };
-  if (info.valkey_version || String(info.server_name ?? "").toLowerCase() === "valkey") {
-    return { kind: "valkey", version: info.valkey_version ?? info.redis_version ?? "", from: "info" };
+export function backendOf(rs, reported) {
+  if (reported && typeof reported.kind === "string" && reported.kind !== "") {
+    const server = typeof reported.server === "string" && reported.server ? reported.server : reported.kind;
+    const mode = reported.kind === "pika-classic" ? "classic" : reported.kind === "pika-sharding" ? "sharding" : "";
+    const version = typeof reported.version === "string" && reported.version ? reported.version : infoVersion(rs?.stats);
+    return { kind: server, version, mode, from: "dashboard", error: typeof reported.error === "string" ? reported.error : "" };
   }
-  if (info.redis_version) return { kind: "redis", version: info.redis_version, from: "info" };
-  return { kind: "", version: "", from: "" };
+  const info = rs?.stats;
+  if (!info) return { kind: "", version: "", mode: "", from: "", error: "" };
+  const out = (kind, version) => ({ kind, version: version ?? "", mode: "", from: "info", error: "" });
+  if (info.pika_version) return out("pika", info.pika_version);
+  if (info.valkey_version || String(info.server_name ?? "").toLowerCase() === "valkey") return out("valkey", info.valkey_version ?? info.redis_version);
+  if (info.redis_version) return out("redis", info.redis_version);
+  return { kind: "", version: "", mode: "", from: "", error: "" };
 }
 
 function infoVersion(info) {
@@ -204,7 +208,7 @@ function infoVersion(info) {
  * One server's row. `expected` is what codis-admin --group-status compares with: NO:ONE for
  * the master (index 0), "<master>:up" for a replica; `actual` comes from INFO.
  */
-export function serverView(group, index, rs) {
+export function serverView(group, index, rs, reported) {
   const s = group.servers[index];
   const info = rs?.stats;
   let health = "pending";
@@ -230,7 +234,7 @@ export function serverView(group, index, rs) {
     replicaGroup: Boolean(s.replica_group),
     health,
     error: rs?.error?.Cause ?? "",
-    backend: backendOf(rs),
+    backend: backendOf(rs, reported),
     role,
     memory: info ? used : undefined,
     maxmemory: info ? max : undefined,
