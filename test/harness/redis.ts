@@ -21,6 +21,8 @@ export interface RedisServer {
 export interface RedisOptions {
   password?: string;
   extraArgs?: string[];
+  /** The server binary (default redis-server on the PATH); e.g. ../shared/peers/bin/codis-server. */
+  bin?: string;
 }
 
 const servers = new Set<RedisServer>();
@@ -38,7 +40,7 @@ export async function startRedis(opts: RedisOptions = {}): Promise<RedisServer> 
       ...(opts.password ? ["--requirepass", opts.password] : []),
       ...(opts.extraArgs ?? []),
     ];
-    child = spawn("redis-server", args, { stdio: ["ignore", "ignore", "pipe"] });
+    child = spawn(opts.bin ?? "redis-server", args, { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => { stderr += d.toString(); });
     const deadline = Date.now() + 10_000;

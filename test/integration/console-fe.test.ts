@@ -4,6 +4,8 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { xauth } from "../../src/control/xauth.js";
 import { httpRequest } from "../harness/admin.js";
@@ -11,7 +13,12 @@ import { startBrowser } from "../harness/browser.js";
 import { startDashboard, stopAllDashboards } from "../harness/dashboard.js";
 import { startEtcd, stopAllEtcd } from "../harness/etcd.js";
 import { runFeToExit, startFe, stopAllFe } from "../harness/fe.js";
+import { freePort } from "../harness/ports.js";
+import { startRedis, stopAllRedis } from "../harness/redis.js";
 import { until } from "../harness/wait.js";
+
+// codis 3.2.2's binaries (../shared/peers/README.md).
+const PEERS = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shared", "peers", "bin");
 
 afterEach(async () => {
   await stopAllFe();
@@ -19,6 +26,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await stopAllEtcd();
+  await stopAllRedis();
 });
 
 const tmp = (): string => mkdtempSync(path.join(tmpdir(), "slotway-fe-"));
@@ -116,6 +124,50 @@ describe("slotway fe", () => {
     const r = await httpRequest("GET", `${fe.base}/api/topom/xping/${xauth("inetcd")}?forward=inetcd`);
     expect([r.status, r.text]).toEqual([200, '"OK"']);
     expect(d.addr).toBe(JSON.parse((await httpRequest("GET", `${fe.base}/topom/model?forward=inetcd`)).text).admin_addr);
+  }, 60_000);
+
+  it("in front of a real codis-dashboard (codis 3.2.2): the page shows codis's stats and acts on them", async () => {
+    const server = await startRedis({ bin: path.join(PEERS, "codis-server") });
+    const dir = tmp();
+    const port = await freePort();
+    const addr = `127.0.0.1:${port}`;
+    const cfg = path.join(dir, "dashboard.toml");
+    writeFileSync(cfg, [
+      `coordinator_name = "filesystem"`, `coordinator_addr = ${JSON.stringify(path.join(dir, "store"))}`,
+      `product_name = "codisp"`, `product_auth = ""`, `admin_addr = "${addr}"`, "",
+    ].join("\n"));
+    const codis = spawn(path.join(PEERS, "codis-dashboard"), [`--config=${cfg}`, "--log-level=WARN", `--log=${path.join(dir, "dashboard.log")}`], { stdio: "ignore" });
+    try {
+      const X = xauth("codisp");
+      await until("codis-dashboard online", async () => (await httpRequest("GET", `http://${addr}/topom`)).status === 200, 15_000, 100);
+      const fe = await startFe(["--filesystem", path.join(dir, "store")]);
+      expect(JSON.parse((await httpRequest("GET", `${fe.base}/list`)).text)).toEqual(["codisp"]);
+      const b = await startBrowser();
+      try {
+        await b.page.goto(`${fe.base}/`);
+        await until("codisp shown", async () => (await b.page.textContent("#product-name")) === "codisp", 10_000, 50);
+        await b.page.fill('#f-create-group [name="gid"]', "1");
+        await b.page.click("#f-create-group button[type=submit]");
+        await until("group created", async () => (await b.page.locator("#activity li.ok", { hasText: "create group 1" }).count()) === 1, 10_000, 50);
+        await b.page.fill('#f-add-server [name="gid"]', "1");
+        await b.page.fill('#f-add-server [name="addr"]', server.addr);
+        await b.page.click("#f-add-server button[type=submit]");
+        await until("server added", async () => (await b.page.locator("#activity li.ok", { hasText: `add ${server.addr} to group 1` }).count()) === 1, 10_000, 50);
+        const stats = JSON.parse((await httpRequest("GET", `http://${addr}/api/topom/stats/${X}`)).text);
+        expect(stats.group.models.map((g: { id: number; servers: { server: string }[] }) => [g.id, g.servers.map((x) => x.server)])).toEqual([[1, [server.addr]]]);
+        // codis reports the server's INFO (codis-server is Redis 3.2.11 to INFO) and no migration counters.
+        const row = `#groups .group[data-key="1"] tr[data-key="${server.addr}"]`;
+        await until("server row filled from INFO", async () => /redis 3\.2\.11\s*master/.test((await b.page.textContent(row)) ?? ""), 10_000, 50);
+        expect(await b.page.textContent("#mig-keys-moved")).toBe("—");
+        expect(await b.page.textContent("#mig-headline")).toBe("No slot is moving.");
+        expect(b.errors).toEqual([]);
+      } finally {
+        await b.close();
+      }
+    } finally {
+      codis.kill("SIGKILL");
+      await stopAllRedis();
+    }
   }, 60_000);
 
   it("bad command lines exit 2 with the reason; --help prints the usage", async () => {
