@@ -63,7 +63,7 @@ const text = async (page: Page, sel: string): Promise<string> => (await page.tex
 /** Waits until the text of sel satisfies ok; fails with the last text seen. */
 async function waitFor(page: Page, sel: string, ok: (t: string) => boolean, timeoutMs = 10_000): Promise<void> {
   let last = "";
-  await until(`${sel} to show what is expected (last: ${JSON.stringify(last)})`, async () => ok((last = await text(page, sel))), timeoutMs, 50)
+  await until(`${sel} to show what is expected`, async () => ok((last = await text(page, sel))), timeoutMs, 50)
     .catch((e: Error) => {
       throw new Error(`${e.message}; last text of ${sel}: ${JSON.stringify(last)}`);
     });
@@ -90,7 +90,6 @@ describe("web console", () => {
 
     browser = await startBrowser();
     const { page, errors } = browser;
-    const t0 = Date.now();
     await page.goto(`http://${d.addr}/ui/`);
     await waitFor(page, "#product-name", (t) => t === "test");
     await until("stats read", async () => (await page.getAttribute("#health", "class")) === "dot ok", 10_000, 50);
@@ -121,13 +120,13 @@ describe("web console", () => {
     await waitFor(page, "#sum-slots", (t) => t === "1024 / 1024");
     const c = new Redis({ port: proxy.port, host: "127.0.0.1", maxRetriesPerRequest: 2 });
     clients.push(c);
-    const keys = Array.from({ length: 4000 }, (_, i) => `key:${i}`);
+    const keys = Array.from({ length: 2000 }, (_, i) => `key:${i}`);
     for (let i = 0; i < keys.length; i += 500) await c.mset(...keys.slice(i, i + 500).flatMap((k) => [k, `value-${k}`]));
-    expect(await r1.command("DBSIZE")).toBe(":4000");
+    expect(await r1.command("DBSIZE")).toBe(":2000");
 
     // 6. move 512-1023 to group 2, slowed down so the page shows it progressing
-    await submit(page, "#f-interval", { us: 40000 });
-    await actionOk(page, "set the pause between steps to 40000 µs");
+    await submit(page, "#f-interval", { us: 25000 });
+    await actionOk(page, "set the pause between steps to 25000 µs");
     // The range from the slot map: click slot 512, shift-click slot 1023.
     await pickSlot(page, 512);
     await pickSlot(page, 1023, true);
@@ -200,6 +199,9 @@ describe("web console", () => {
     await actionOk(page, `promote ${r4.addr} in group 3`);
     st = await d.stats();
     expect(st.group.models.find((g) => g.id === 3)!.servers.map((s) => s.server)).toEqual([r4.addr, r3.addr]);
+    // The new master stopped replicating, and the page says so once the dashboard polled its INFO.
+    expect(await r4.command("INFO", "replication")).toContain("role:master");
+    await waitFor(page, row4, (t) => /master\s*\d+ replica\(s\)/.test(t), 10_000);
     const row3 = `#groups .group[data-key="3"] tr[data-key="${r3.addr}"]`;
     await page.locator(`${row3} button[data-action="del-server"]`).waitFor();
     await waitFor(page, `${row3} td:first-child`, (t) => t === "1");
@@ -212,10 +214,9 @@ describe("web console", () => {
     const on3 = keys.find((k) => st.slots[slotOfKey(k)]!.group_id === 3)!;
     expect(await c.get(on3)).toBe(`value-${on3}`);
 
+    await page.screenshot({ path: path.join(SHOTS, "console-after.png"), fullPage: true });
     // The proxy chart has drawn ops/s from the samples it collected.
     expect(await page.locator("#chart-ops polyline").count()).toBeGreaterThan(0);
     expect(errors).toEqual([]);
-    // Bounded: everything from the page load on.
-    expect(Date.now() - t0).toBeLessThan(60_000);
-  }, 120_000);
+  }, 150_000); // about 25 s on a quiet 2-core machine; the bound leaves room for a loaded one
 });

@@ -348,6 +348,12 @@ function onPick(sid, isEnd) {
   if (st.stats) slotMap.draw(st.stats.slots, st.range);
 }
 
+/** Drops the map's highlight of the picked range (the form fields keep their values). */
+function clearRange() {
+  st.range = undefined;
+  if (st.stats) slotMap.draw(st.stats.slots, st.range);
+}
+
 // ---- actions ----------------------------------------------------------------------------
 
 function need(value, what, { min = 0 } = {}) {
@@ -385,12 +391,12 @@ function wireForms() {
       "This sets the owner of these slots at once and moves no data: keys they already hold on another group are no longer reachable through the proxies.",
       "Use it to place empty slots; use Migrate to move slots that hold data.",
     ], "Assign");
-    if (ok) await act(`assign slots ${beg}-${end} to group ${gid}`, () => st.api.assign(M.assignBody(beg, end, gid)));
+    if (ok && (await act(`assign slots ${beg}-${end} to group ${gid}`, () => st.api.assign(M.assignBody(beg, end, gid))))) clearRange();
   });
   on("#f-migrate", async (f) => {
     const { beg, end } = M.parseRange(f.beg.value, f.end.value);
     const gid = need(f.gid.value, "gid", { min: 1 });
-    await act(`migrate slots ${beg}-${end} to group ${gid}`, () => st.api.migrateRange(beg, end, gid));
+    if (await act(`migrate slots ${beg}-${end} to group ${gid}`, () => st.api.migrateRange(beg, end, gid))) clearRange();
   });
   on("#f-rebalance", async () => {
     const plan = await act("plan a rebalance", () => st.api.rebalance(false), { quiet: true });
@@ -423,7 +429,7 @@ async function onButton(b) {
   try {
     switch (d.action) {
       case "promote":
-        if (await confirmDialog(`Promote ${d.addr}?`, `It becomes the master of group ${gid}; the old master is made its replica, and every proxy is told.`, "Promote")) {
+        if (await confirmDialog(`Promote ${d.addr}?`, `It becomes the master of group ${gid} and every proxy is told. The old master stays in the group as its last server, still a master: use Sync on it to make it a replica.`, "Promote")) {
           await act(`promote ${d.addr} in group ${gid}`, () => st.api.promote(gid, d.addr));
         }
         break;
