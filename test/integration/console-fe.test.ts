@@ -1,7 +1,7 @@
 // `slotway fe` (codis-fe's replacement) in front of real `slotway dashboard` processes, with the
 // product list from a --dashboard-list file, a filesystem store and etcd; and the console's
 // files as the dashboard serves them under /ui/.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { spawn } from "node:child_process";
@@ -82,6 +82,7 @@ describe("slotway fe", () => {
       await b.page.goto(`${fe.base}/#beta`);
       await until("beta selected", async () => (await b.page.textContent("#product-name")) === "beta", 10_000, 50);
       expect(await b.page.locator("#product option").allTextContents()).toEqual(["alpha", "beta"]);
+      expect(await b.page.getAttribute("#overview-link", "href")).toBe("/topom?forward=beta");
       await until("group 7 shown", async () => (await b.page.locator('#groups .group[data-key="7"]').count()) === 1, 10_000, 50);
       await b.page.selectOption("#product", "alpha");
       await until("alpha selected", async () => (await b.page.textContent("#product-name")) === "alpha", 10_000, 50);
@@ -108,12 +109,17 @@ describe("slotway fe", () => {
       startDashboard({ product: "one", storeDir: root }),
       startDashboard({ product: "two", storeDir: root }),
     ]);
-    const fe = await startFe(["--filesystem", root]);
+    const pidfile = path.join(tmp(), "fe.pid");
+    const fe = await startFe(["--filesystem", root, "--pidfile", pidfile, "--ncpu", "2"]);
     expect(JSON.parse((await httpRequest("GET", `${fe.base}/list`)).text)).toEqual(["one", "two"]);
+    expect(readFileSync(pidfile, "utf8")).toBe(`${fe.proc.pid}\n`);
     for (const [name, d] of [["one", one], ["two", two]] as const) {
       const r = await httpRequest("GET", `${fe.base}/topom/model?forward=${name}`);
       expect(JSON.parse(r.text).admin_addr).toBe(d.addr);
     }
+    // A clean stop removes the pid file.
+    expect(await fe.stop()).toBe(0);
+    expect(existsSync(pidfile)).toBe(false);
   }, 60_000);
 
   it("--etcd: the products of dashboards whose coordinator is etcd", async () => {

@@ -148,6 +148,9 @@ function renderHeader() {
   const coord = o?.config ? ` · ${o.config.coordinator_name} ${o.config.coordinator_addr}` : "";
   setText($("#dash-addr"), `dashboard ${addr}${coord} · ${o?.version ?? ""}`);
   document.title = `${o?.model?.product_name ?? "slotway"} · slotway console`;
+  const link = $("#overview-link");
+  link.href = st.api.url("/topom");
+  link.hidden = false;
 }
 
 function renderSummary(s) {
