@@ -14,7 +14,7 @@ Usage:
                               --fillslots FILE] [--workers N] [--log-level L]
   slotway dashboard --config FILE
   slotway admin --dashboard ADDR [command flags]   (slotway admin --help)
-  slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --zookeeper ADDR)
+  slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --zookeeper ADDR ...)
   slotway demo [--port N] [--redis-ports A,B]
   slotway --help | --version
 

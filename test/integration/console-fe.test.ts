@@ -179,7 +179,7 @@ describe("slotway fe", () => {
   it("bad command lines exit 2 with the reason; --help prints the usage", async () => {
     const none = await runFeToExit(["--listen", "127.0.0.1:0"]);
     expect(none.code).toBe(2);
-    expect(none.output).toContain("one of --dashboard-list, --filesystem, --etcd or --zookeeper is required");
+    expect(none.output).toContain("one of --dashboard-list, --filesystem, --etcd, --etcdv2 or --zookeeper is required");
     const two = await runFeToExit(["--listen", "127.0.0.1:0", "--filesystem", "/x", "--dashboard-list", "/y"]);
     expect(two.code).toBe(2);
     expect(two.output).toContain("--dashboard-list and --filesystem exclude each other");
@@ -189,7 +189,7 @@ describe("slotway fe", () => {
     expect(badListen.output).toContain("invalid --listen nowhere");
     const help = await runFeToExit(["--help"]);
     expect(help.code).toBe(0);
-    expect(help.output).toContain("Usage: slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --zookeeper ADDR)");
+    expect(help.output).toContain("Usage: slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --etcdv2 ADDR |");
   }, 60_000);
 });
 

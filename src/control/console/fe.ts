@@ -178,8 +178,8 @@ export function splitHostPort(addr: string): { host: string; port: number } | un
   return { host: m[1] ?? m[2] ?? "", port };
 }
 
-const USAGE = `Usage: slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --zookeeper ADDR)
-                  [--assets-dir DIR] [--log FILE] [--log-level LEVEL] [--pidfile FILE] [--ncpu N]
+const USAGE = `Usage: slotway fe --listen ADDR (--dashboard-list FILE | --filesystem ROOT | --etcd ADDR | --etcdv2 ADDR |
+                  --zookeeper ADDR) [--assets-dir DIR] [--log FILE] [--log-level LEVEL] [--pidfile FILE] [--ncpu N]
 
 The web console for several products, as codis-fe: open http://ADDR/ in a browser, pick a
 product, and the page drives that product's dashboard (slotway's or codis's) through this
@@ -189,8 +189,10 @@ server. A single dashboard serves the same console itself at http://<admin_addr>
   --dashboard-list FILE   products from a JSON file [{"name": "<product>", "dashboard": "host:port"}]
                           (what codis-admin --dashboard-list prints); re-read every 5 s
   --filesystem ROOT       products from a filesystem coordinator store (codis layout under ROOT)
-  --etcd ADDR             products from etcd (host:port[,host:port...]); --etcd-auth USER:PASSWORD
-  --zookeeper ADDR        products from ZooKeeper (host:port[,host:port...])
+  --etcd ADDR             products from etcd through its v3 API (host:port[,host:port...])
+  --etcdv2 ADDR           products from etcd through its v2 API (where codis 3.2 keeps them)
+  --etcd-auth USER:PWD    etcd user (v3 and v2)
+  --zookeeper ADDR        products from ZooKeeper (host:port[,host:port...]); --zookeeper-auth USER:PWD
   --assets-dir DIR        serve the page from DIR instead of the files in the package
   --log FILE              append the log to FILE instead of stderr
   --log-level LEVEL       DEBUG, INFO, WARN, ERROR or NONE (default INFO)
@@ -206,7 +208,8 @@ Exit status: 0 after SIGINT/SIGTERM, 1 when the store cannot be opened or ADDR c
 /** `slotway fe ...`; resolves with the exit status once stopped. */
 export async function runFe(argv: string[]): Promise<number> {
   let values: {
-    listen?: string; "dashboard-list"?: string; filesystem?: string; etcd?: string; "etcd-auth"?: string; zookeeper?: string;
+    listen?: string; "dashboard-list"?: string; filesystem?: string; etcd?: string; etcdv2?: string; "etcd-auth"?: string;
+    zookeeper?: string; "zookeeper-auth"?: string;
     "assets-dir"?: string; log?: string; "log-level"?: string; pidfile?: string; ncpu?: string; help?: boolean;
   };
   try {
@@ -217,8 +220,10 @@ export async function runFe(argv: string[]): Promise<number> {
         "dashboard-list": { type: "string", short: "d" },
         filesystem: { type: "string" },
         etcd: { type: "string" },
+        etcdv2: { type: "string" },
         "etcd-auth": { type: "string" },
         zookeeper: { type: "string" },
+        "zookeeper-auth": { type: "string" },
         "assets-dir": { type: "string" },
         log: { type: "string" },
         "log-level": { type: "string" },
@@ -244,10 +249,10 @@ export async function runFe(argv: string[]): Promise<number> {
   if (!values.listen) return usage("--listen ADDR is required");
   const listen = splitHostPort(values.listen);
   if (!listen) return usage(`invalid --listen ${values.listen}: want host:port or :port`);
-  const sources = (["dashboard-list", "filesystem", "etcd", "zookeeper"] as const).filter((k) => values[k] !== undefined);
+  const sources = (["dashboard-list", "filesystem", "etcd", "etcdv2", "zookeeper"] as const).filter((k) => values[k] !== undefined);
   if (sources.length !== 1) {
     return usage(sources.length === 0
-      ? "one of --dashboard-list, --filesystem, --etcd or --zookeeper is required"
+      ? "one of --dashboard-list, --filesystem, --etcd, --etcdv2 or --zookeeper is required"
       : `--${sources.join(" and --")} exclude each other`);
   }
   if (values.ncpu !== undefined && !/^\d+$/.test(values.ncpu)) return usage(`invalid --ncpu ${values.ncpu}`);
@@ -263,7 +268,8 @@ export async function runFe(argv: string[]): Promise<number> {
     if (kind === "dashboard-list") {
       source = new ListFileSource(where);
     } else {
-      const store = await openStore(kind, where, kind === "etcd" ? values["etcd-auth"] : undefined);
+      const auth = kind === "zookeeper" ? values["zookeeper-auth"] : kind === "filesystem" ? undefined : values["etcd-auth"];
+      const store = await openStore(kind, where, auth);
       source = new StoreSource(`--${kind} ${where}`, store, (m) => log.warn(m));
     }
   } catch (e) {
