@@ -120,7 +120,11 @@ describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
     const third = await startDashboardProc(product, [], [c.slotwayFlag, c.addr()]);
     const groups = (await third.get<{ stats: { group: { models: { id: number }[] } } }>("/topom")).stats.group.models;
     expect(groups.map((g) => g.id)).toEqual([1, 2]);
-    expect(await third.stop()).toBe(0);
+    // codis-dashboard's --remove-lock does the same before starting.
+    await third.stop("SIGKILL");
+    const fourth = await startDashboardProc(product, [], [c.slotwayFlag, c.addr(), "--remove-lock"]);
+    expect(fourth.output()).toContain("force remove-lock OK");
+    expect(await fourth.stop()).toBe(0);
     // A clean stop releases it: codis-admin lists the product without a dashboard.
     const list = await codisAdmin(["--dashboard-list", `${c.codisFlag}=${c.addr()}`]);
     expect(JSON.parse(list.stdout)).toContainEqual({ name: product, dashboard: "" });
