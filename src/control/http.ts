@@ -213,8 +213,14 @@ export function apiCall<T = unknown>(
         : { "Content-Length": 0 },
     });
     // Go's net/http texts, as codis tools print them.
-    req.on("timeout", () => req.destroy(new Error(`${method.charAt(0)}${method.slice(1).toLowerCase()} "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)));
-    req.on("error", (e) => reject(new Error(goHttpError(method, url, new URL(url).host, e), { cause: e })));
+    let timedOut = false;
+    req.on("timeout", () => {
+      timedOut = true;
+      req.destroy();
+    });
+    req.on("error", (e) => reject(timedOut
+      ? new Error(`${method.charAt(0)}${method.slice(1).toLowerCase()} "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)
+      : new Error(goHttpError(method, url, new URL(url).host, e), { cause: e })));
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiCall } from "../../src/control/http.js";
 import type { Stats } from "../../src/control/models.js";
 import { xauth } from "../../src/control/xauth.js";
+import { listDashboards, listProxies, openStore, readTopom } from "../../src/control/store/index.js";
 import { codisAdmin, startCodisProxy, stopAllCodisProxies } from "../harness/codis-tools.js";
 import { startDashboardProc, stopAllDashboards, type DashboardProc } from "../harness/dashboard-proc.js";
 import { startEtcd, stopAllEtcd, type EtcdServer } from "../harness/etcd.js";
@@ -75,6 +76,15 @@ describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
     const list = await codisAdmin(["--dashboard-list", `${c.codisFlag}=${c.addr()}`]);
     expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout)).toContainEqual({ name: product, dashboard: d.addr });
+    // slotway's own reading of the store (for `slotway fe`) agrees with codis-admin's.
+    const store = await openStore(c.name, c.addr());
+    try {
+      expect(await listDashboards(store)).toEqual(JSON.parse(list.stdout));
+      expect((await readTopom(store, product))?.admin_addr).toBe(d.addr);
+      expect((await listProxies(store, product)).map((x) => x.token)).toEqual([stats.token]);
+    } finally {
+      await store.close();
+    }
 
     const dump = await codisAdmin(["--config-dump", `--product=${product}`, `${c.codisFlag}=${c.addr()}`]);
     expect(dump.code, dump.stderr).toBe(0);

@@ -97,3 +97,4 @@ export async function openStore(
       throw new Error(`store: invalid coordinator name = ${JSON.stringify(coordinatorName)}, want "filesystem", "etcd", "etcdv2" or "zookeeper"`);
   }
 }
+export { listDashboards, listProxies, readTopom, type ProductEntry } from "./products.js";
