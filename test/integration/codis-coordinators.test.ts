@@ -100,7 +100,7 @@ describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
     expect(cfg.proxy).toContainEqual(expect.objectContaining({ token: stats.token, admin_addr: p.adminAddr }));
 
     await client(p.addr).set(`k-${c.name}`, "from slotway");
-  });
+  }, 60_000);
 
   it("a real codis-proxy started with the store flag comes online and serves the same slots", async () => {
     const cp = await startCodisProxy(product, [`${c.codisFlag}=${c.addr()}`]);
@@ -116,7 +116,7 @@ describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
     await r.set(`k2-${c.name}`, "from codis-proxy");
     expect(await g1.command("GET", `k2-${c.name}`) + await g2.command("GET", `k2-${c.name}`)).toContain("from codis-proxy");
     await cp.stop();
-  });
+  }, 60_000);
 
   it("codis-admin --remove-lock removes the lock a slotway dashboard holds (codis's persistent lock)", async () => {
     // A dashboard killed outright leaves its lock, as codis's does; a second one is refused...
@@ -138,5 +138,5 @@ describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
     // A clean stop releases it: codis-admin lists the product without a dashboard.
     const list = await codisAdmin(["--dashboard-list", `${c.codisFlag}=${c.addr()}`]);
     expect(JSON.parse(list.stdout)).toContainEqual({ name: product, dashboard: "" });
-  });
+  }, 60_000);
 });

@@ -77,7 +77,7 @@ describe.concurrent.each(coordinators)("jodis on $name", (c) => {
     expect(await p.stop("SIGTERM")).toBe(0);
     expect(await s.get(path)).toBeUndefined();
     expect(p.output()).toContain(`jodis remove node ${path}`);
-  });
+  }, 60_000);
 
   it("loses the node after jodis_timeout when the proxy dies without stopping", async () => {
     const product = `jodis_kill_${c.name}`;
@@ -94,7 +94,7 @@ describe.concurrent.each(coordinators)("jodis on $name", (c) => {
     await p.stop("SIGKILL");
     expect(await s.get(path!)).toBeDefined();
     await until("node gone", async () => (await s.get(path!)) === undefined, 10_000, 100);
-  });
+  }, 60_000);
 });
 
 it("jodis_compatible registers at codis 2's path /zk/codis/db_<product>/proxy/<token>", async () => {
@@ -110,7 +110,7 @@ it("jodis_compatible registers at codis 2's path /zk/codis/db_<product>/proxy/<t
   expect(JSON.parse(text)).toMatchObject({ state: "online", token });
   await p.stop("SIGTERM");
   expect(await s.get(`/zk/codis/db_${product}/proxy/${token}`)).toBeUndefined();
-});
+}, 60_000);
 
 it("a dashboard-driven proxy registers only once the dashboard starts it", async () => {
   const product = "jodis_late";
@@ -126,4 +126,4 @@ it("a dashboard-driven proxy registers only once the dashboard starts it", async
   await apiCall("PUT", `http://${p.adminAddr}/api/proxy/start/${xauth(product, "", admin.token)}`);
   await until("registered after start", async () => (await s.list(`/jodis/${product}`)).length === 1, 10_000, 50);
   await p.stop("SIGTERM");
-});
+}, 60_000);

@@ -124,7 +124,7 @@ describe("a codis start script", () => {
     await until("proxy gone", () => !alive(ppid) && !existsSync(proxyPid), 15_000, 50);
     await sh(dashAdmin, ["stop"]);
     await until("dashboard gone", () => !alive(dpid) && !existsSync(dashPid), 15_000, 50);
-  });
+  }, 90_000);
 });
 
 describe("codis's flags and texts", () => {

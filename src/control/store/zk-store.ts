@@ -368,16 +368,20 @@ export class ZkStore implements Store {
     for (const f of [...this.sessionEnded]) f(why);
   }
 
-  /** Runs one operation on a connected session under the deadline, with one readable error. */
+  /**
+   * Runs one operation on a connected session with one readable error. Making the session and
+   * running the operation have a budget of timeoutMs each: a new session costs the server a
+   * write of its own, which a loaded server may take seconds to make.
+   */
   private async call<T>(what: string, key: string, run: (c: ZkClient) => Promise<T>): Promise<T> {
     this.checkOpen();
-    const deadline = Date.now() + this.timeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
     try {
-      return await Promise.race([this.connected(deadline).then(run), timeout]);
+      const c = await this.connected(Date.now() + this.timeoutMs);
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      });
+      return await Promise.race([run(c), timeout]);
     } catch (e) {
       const code = codeOf(e);
       // A deadline passed or the session broke: start afresh next time (see the top).
