@@ -12,6 +12,7 @@ import { httpRequest } from "../harness/admin.js";
 import { startBrowser } from "../harness/browser.js";
 import { startDashboard, stopAllDashboards } from "../harness/dashboard.js";
 import { startEtcd, stopAllEtcd } from "../harness/etcd.js";
+import { startZookeeper, stopAllZookeeper } from "../harness/zookeeper.js";
 import { runFeToExit, startFe, stopAllFe } from "../harness/fe.js";
 import { freePort } from "../harness/ports.js";
 import { startRedis, stopAllRedis } from "../harness/redis.js";
@@ -26,6 +27,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await stopAllEtcd();
+  await stopAllZookeeper();
   await stopAllRedis();
 });
 
@@ -131,6 +133,25 @@ describe("slotway fe", () => {
     expect([r.status, r.text]).toEqual([200, '"OK"']);
     expect(d.addr).toBe(JSON.parse((await httpRequest("GET", `${fe.base}/topom/model?forward=inetcd`)).text).admin_addr);
   }, 60_000);
+
+  it("--zookeeper and --etcdv2: the products of dashboards kept where codis keeps them", async () => {
+    const [zk, etcd] = await Promise.all([startZookeeper(), startEtcd()]);
+    const [inZk, inV2] = await Promise.all([
+      startDashboard({ product: "inzk", config: { coordinator_name: "zookeeper", coordinator_addr: zk.addr } }),
+      startDashboard({ product: "inv2", config: { coordinator_name: "etcdv2", coordinator_addr: etcd.addr } }),
+    ]);
+    for (const [flag, addr, name, d] of [["--zookeeper", zk.addr, "inzk", inZk], ["--etcdv2", etcd.addr, "inv2", inV2]] as const) {
+      const fe = await startFe([flag, addr]);
+      expect(JSON.parse((await httpRequest("GET", `${fe.base}/list`)).text)).toEqual([name]);
+      const r = await httpRequest("PUT", `${fe.base}/api/topom/group/create/${xauth(name)}/4?forward=${name}`);
+      expect([r.status, r.text]).toEqual([200, '"OK"']);
+      expect((await d.stats()).group.models.map((g) => g.id)).toEqual([4]);
+      await fe.stop();
+    }
+    // The etcd v3 keys are apart from v2's: fe --etcd does not see a product kept through v2.
+    const v3 = await startFe(["--etcd", etcd.addr]);
+    expect(JSON.parse((await httpRequest("GET", `${v3.base}/list`)).text)).toEqual([]);
+  }, 90_000);
 
   it("in front of a real codis-dashboard (codis 3.2.2): the page shows codis's stats and acts on them", async () => {
     const server = await startRedis({ bin: path.join(PEERS, "codis-server") });
