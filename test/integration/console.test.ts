@@ -214,6 +214,14 @@ describe("web console", () => {
     const on3 = keys.find((k) => st.slots[slotOfKey(k)]!.group_id === 3)!;
     expect(await c.get(on3)).toBe(`value-${on3}`);
 
+    // Group 0 in the assign form takes slots offline (codis's slots/assign/offline).
+    await submit(page, "#f-assign", { beg: 1020, end: 1023, gid: 0 });
+    await confirm(page, "Assign slots 1020–1023 to no group (offline)");
+    await actionOk(page, "take slots 1020-1023 offline");
+    st = await d.stats();
+    expect(st.slots.slice(1020).map((m) => m.group_id)).toEqual([0, 0, 0, 0]);
+    await waitFor(page, "#sum-slots", (t) => t === "1020 / 1024");
+
     await page.screenshot({ path: path.join(SHOTS, "console-after.png"), fullPage: true });
     // The proxy chart has drawn ops/s from the samples it collected.
     expect(await page.locator("#chart-ops polyline").count()).toBeGreaterThan(0);

@@ -106,6 +106,10 @@ export class ApiClient {
   assign(body) {
     return this.put(`/api/topom/slots/assign/${this.xauth}`, body);
   }
+  /** The slots in body (group_id 0) become offline. */
+  assignOffline(body) {
+    return this.put(`/api/topom/slots/assign/${this.xauth}/offline`, body);
+  }
   migrateRange(beg, end, gid) {
     return this.act("slots/action/create-range", beg, end, gid);
   }

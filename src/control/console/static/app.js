@@ -394,7 +394,9 @@ function wireForms() {
       "This sets the owner of these slots at once and moves no data: keys they already hold on another group are no longer reachable through the proxies.",
       "Use it to place empty slots; use Migrate to move slots that hold data.",
     ], "Assign");
-    if (ok && (await act(`assign slots ${beg}-${end} to group ${gid}`, () => st.api.assign(M.assignBody(beg, end, gid))))) clearRange();
+    const body = M.assignBody(beg, end, gid);
+    const label = gid ? `assign slots ${beg}-${end} to group ${gid}` : `take slots ${beg}-${end} offline`;
+    if (ok && (await act(label, () => (gid ? st.api.assign(body) : st.api.assignOffline(body))))) clearRange();
   });
   on("#f-migrate", async (f) => {
     const { beg, end } = M.parseRange(f.beg.value, f.end.value);
