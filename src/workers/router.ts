@@ -126,6 +126,11 @@ export class Router implements ForwardHost {
     return this.heldCount;
   }
 
+  /** The sequence word of a slot's record (moves on every lock, swap and unlock). */
+  slotSeq(slot: number): number {
+    return Atomics.load(this.table.words, slot * WORDS_PER_SLOT);
+  }
+
   /** The decoded route of a slot, refreshed when its sequence moved. */
   route(slot: number): Route {
     const r = this.routes[slot]!;
@@ -211,16 +216,25 @@ export class Router implements ForwardHost {
 
   /** Sends a request that carries no key to the backend of some online slot. */
   dispatchKeyless(req: Req, buf: Buffer, start: number, end: number): void {
+    const s = this.anyOnlineSlot();
+    if (s >= 0) {
+      this.dispatch(req, s, buf, start, end, null, 0);
+      return;
+    }
+    req.failed = true;
+    req.completeWith(E.SLOT_NOT_READY_REPLY, true);
+  }
+
+  /** Some online slot (the same one while it stays online), or -1 when none is. */
+  anyOnlineSlot(): number {
     for (let i = 0; i < SLOT_COUNT; i++) {
       const s = (this.anySlot + i) & (SLOT_COUNT - 1);
       if (this.route(s).state & ONLINE) {
         this.anySlot = s;
-        this.dispatch(req, s, buf, start, end, null, 0);
-        return;
+        return s;
       }
     }
-    req.failed = true;
-    req.completeWith(E.SLOT_NOT_READY_REPLY, true);
+    return -1;
   }
 
   private pickConn(route: Route, cmd: CommandInfo, db: number, resp3: boolean, slot: number): BackendConn {
