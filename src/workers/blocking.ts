@@ -28,7 +28,7 @@ import type { BackendConn } from "./backend-conn.js";
 import type { ProxyConfig } from "../core/config-schema.js";
 import type { Pool } from "./pool.js";
 import { LOCKED, MIGRATING, ONLINE, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
-import { encodeCommand, errorReply, NULL_BULK, NULL_RESP3 } from "../core/resp-encoder.js";
+import { encodeCommand, errorReply, NULL_RESP3 } from "../core/resp-encoder.js";
 import { splitArrayReply } from "../core/resp-scanner.js";
 import { equalsFolded, type CommandInfo } from "../core/command-table.js";
 import { settleKeys, type SettleHandle } from "./settle.js";
@@ -377,9 +377,9 @@ export class BlockingManager implements SlotWatcher {
     this.host.exclusive.release(c, healthy);
   }
 
+  /** Redis 7 answers a blocking command's timeout with a null array (RESP3: null). */
   private nilReply(call: BlockedCall): Buffer {
-    if (call.req.resp3) return NULL_RESP3;
-    return call.cmd.name === "BLMOVE" || call.cmd.name === "BRPOPLPUSH" ? NULL_BULK : NULL_ARRAY;
+    return call.req.resp3 ? NULL_RESP3 : NULL_ARRAY;
   }
 
   private deliver(call: BlockedCall, reply: Buffer, isError: boolean, failed = false): void {

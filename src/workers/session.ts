@@ -73,6 +73,13 @@ export class Session implements ReplyOwner, Subscriber {
   private quitting = false;
   private closed = false;
   private readPaused = false;
+  /**
+   * The reader holds requests not yet handled (a barrier, the held scan, or a limit stopped
+   * process()): new chunks wait in the backlog, since the reader holds one chunk at a time.
+   */
+  private stalled = false;
+  private readonly backlog: Buffer[] = [];
+  private backlogBytes = 0;
   private t0 = 0;
 
   readonly socket: net.Socket;
@@ -121,6 +128,14 @@ export class Session implements ReplyOwner, Subscriber {
   private onData(chunk: Buffer, n: number): void {
     this.t0 = performance.now();
     this.lastActive = this.t0;
+    if (this.stalled) {
+      // Requests wait behind a barrier (a blocked command...): keep reading, so that a client
+      // that leaves is noticed at once, but only up to a bound.
+      this.backlog.push(chunk.subarray(0, n));
+      this.backlogBytes += n;
+      if (this.backlogBytes > BACKLOG_MAX) this.pauseReading();
+      return;
+    }
     this.reader.push(chunk, n);
     this.process();
   }
@@ -130,6 +145,7 @@ export class Session implements ReplyOwner, Subscriber {
     const reader = this.reader;
     const sc = reader.scanner;
     const max = this.ctx.config.session_max_pipeline;
+    this.stalled = true; // until the reader runs dry
     while (!this.quitting && !this.closed) {
       if (this.queue.length >= max) {
         this.pauseReading();
@@ -139,15 +155,21 @@ export class Session implements ReplyOwner, Subscriber {
         // After a protocol switch, requests go to other backend connections (RESP2 and RESP3
         // ones are separate): wait until everything sent before has been answered, so that
         // commands on one key keep their order.
-        if (this.queue.length > 0) {
-          this.pauseReading();
-          return;
-        }
+        if (this.queue.length > 0) return;
         this.drainBarrier = false;
       }
       if (!this.heldScan) {
         const st = reader.next();
-        if (st === ScanStatus.Incomplete) break;
+        if (st === ScanStatus.Incomplete) {
+          const more = this.backlog.shift();
+          if (more === undefined) {
+            this.stalled = false;
+            break;
+          }
+          this.backlogBytes -= more.length;
+          reader.push(more, more.length);
+          continue;
+        }
         if (st === ScanStatus.Error) {
           this.protocolError(reader.tooLarge ? "Protocol error: request too large" : sc.error);
           return;
@@ -159,7 +181,6 @@ export class Session implements ReplyOwner, Subscriber {
       const cmd = lookupCommand(buf, args[0]!, args[1]!) ?? UNKNOWN_COMMAND;
       if (this.queue.length > 0 && this.leavesSharedConns(cmd, buf, args, sc.argc)) {
         this.heldScan = true;
-        this.pauseReading();
         return;
       }
       this.heldScan = false;
@@ -178,7 +199,7 @@ export class Session implements ReplyOwner, Subscriber {
 
   /** Reads again once the FIFO is half drained and the socket took its queued replies. */
   private maybeResume(): void {
-    if (!this.readPaused || this.closed) return;
+    if ((!this.readPaused && !this.stalled) || this.closed) return;
     const c = this.ctx.config;
     if (this.queue.length > c.session_max_pipeline / 2) return;
     if ((this.drainBarrier || this.heldScan) && this.queue.length > 0) return;
@@ -248,7 +269,7 @@ export class Session implements ReplyOwner, Subscriber {
       this.socket.end();
       return;
     }
-    if (this.readPaused) {
+    if (this.readPaused || this.stalled) {
       if (this.socket.writableLength > this.ctx.config.session_send_bufsize) return; // wait for drain
       this.maybeResume();
     } else if (this.socket.writableLength > this.ctx.config.session_send_bufsize) {
@@ -757,6 +778,8 @@ export class Session implements ReplyOwner, Subscriber {
 
 const SLOTSINFO = Buffer.from("SLOTSINFO");
 const RESET_REPLY = Buffer.from("+RESET\r\n");
+/** Bytes read ahead while requests wait behind a barrier; beyond it the socket is paused. */
+const BACKLOG_MAX = 1024 * 1024;
 
 /** The arguments of a rare command as buffers (views into the request; no copy). */
 function argvOf(buf: Buffer, args: Int32Array, argc: number): Buffer[] {
