@@ -35,6 +35,8 @@ export const EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI";
 export const DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI";
 export const WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed";
 export const EXECABORT = "EXECABORT Transaction discarded because of previous errors.";
+/** (Redis) an EXEC refused before it ran (bad arity): the reason without its "ERR ". */
+export const execAborted = (why: string) => `EXECABORT Transaction discarded because of: ${why.replace(/^ERR /, "")}`;
 /** A command the proxy cannot queue in a transaction (it is answered by the proxy or fans out). */
 export const notInTransaction = (name: string) => handleRequest(`command '${name}' is not allowed inside a transaction`);
 /** The slot of a transaction changed owner before EXEC; nothing of it ran. */

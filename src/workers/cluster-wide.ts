@@ -141,14 +141,9 @@ export class ClusterWide {
 
   private scan(req: Req, argv: Buffer[]): void {
     const text = argv[1]!.toString("latin1");
-    let cursor: bigint;
-    try {
-      if (!/^\d+$/.test(text)) throw new Error("bad");
-      cursor = BigInt(text);
-      if (cursor >= 1n << 64n) throw new Error("bad");
-    } catch {
-      return fail(req, "ERR invalid cursor");
-    }
+    // As Redis's strtoul: decimal, an optional sign, wrapping modulo 2^64.
+    if (!/^[+-]?\d+$/.test(text)) return fail(req, "ERR invalid cursor");
+    const cursor = BigInt.asUintN(64, BigInt(text));
     const groups = this.groups();
     let gid = Number(cursor & GROUP_MASK);
     let inner = cursor >> GROUP_BITS;

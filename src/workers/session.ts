@@ -309,7 +309,15 @@ export class Session implements ReplyOwner, Subscriber {
     this.queue.push(req);
 
     // Redis's order: arity (of the command, then of its subcommand), then authentication.
-    if (argc < cmd.minArgs || argc > cmd.maxArgs) return this.queueError(req, E.wrongArgs(cmd.errName));
+    if (argc < cmd.minArgs || argc > cmd.maxArgs) {
+      if (cmd.kind === Kind.Exec) {
+        // Redis aborts the transaction on a malformed EXEC, and says so.
+        this.tx?.abandon();
+        this.tx = null;
+        return this.fail(req, E.execAborted(E.wrongArgs(cmd.errName)));
+      }
+      return this.queueError(req, E.wrongArgs(cmd.errName));
+    }
     if (cmd.subs !== null && argc >= 2) {
       const sub = lookupSub(cmd, buf, args[2]!, args[3]!);
       if (sub !== undefined && (argc < sub.minArgs || argc > sub.maxArgs)) return this.queueError(req, E.wrongArgs(sub.errName));
