@@ -53,6 +53,8 @@ export const exclusiveExhausted = (addr: string, max: number) =>
 /** Blocking commands need CLIENT UNBLOCK so a slot change never waits for a block. */
 export const noClientUnblock = (addr: string) =>
   handleRequest(`blocking commands need CLIENT ID and CLIENT UNBLOCK (Redis >= 5), backend ${addr} has none`);
+/** (Redis Cluster) keys of several hash tags in a slot being moved by a codis method. */
+export const TRYAGAIN_MULTIKEY = "TRYAGAIN Multiple keys request during rehashing of slot";
 /** A blocking command or transaction waited too long for its slot to settle. */
 export const slotBusy = (slot: number) => `TRYAGAIN slot ${slot} is being changed, try again`;
 /** (codis) SLOTSINFO addr naming an unknown backend. */

@@ -14,17 +14,17 @@
 // commands on one key can never be reordered.
 
 import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WORDS_PER_SLOT,
-  FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
-import { SLOT_COUNT, slotOf } from "../core/slot.js";
+  FORWARD_SYNC, FORWARD_SEMI_ASYNC, FORWARD_REDIS } from "../core/slot-table.js";
+import { SLOT_COUNT, slotOf, hashTag } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
 import { Req, countSlot, uncountSlot, Transform } from "./request.js";
 import { RequestScanner } from "../core/resp-scanner.js";
-import { encodeSubCommand } from "../core/resp-encoder.js";
-import { KeySpec, type CommandInfo } from "../core/command-table.js";
+import { encodeSubCommand, errorReply } from "../core/resp-encoder.js";
+import { KeySpec, KeyMode, type CommandInfo } from "../core/command-table.js";
 import * as E from "../core/errors.js";
 import { log } from "../log.js";
 import { Pool, Route } from "./pool.js";
-import { forwardKept, type ForwardHost, type Forwarder } from "./forward/forward.js";
+import { forwardKept, keptKeyIndexes, type ForwardHost, type Forwarder } from "./forward/forward.js";
 import { SyncForward } from "./forward/sync.js";
 import { SemiAsyncForward } from "./forward/semi-async.js";
 import { RedisForward } from "./forward/redis.js";
@@ -281,6 +281,14 @@ export class Router implements ForwardHost {
       forwardKept(req, route.master!, slot);
       return;
     }
+    if (route.method !== FORWARD_REDIS && req.cmd!.keyMode !== KeyMode.Single && spansTags(req)) {
+      // codis's methods move one key's hash-tag group (SLOTSMGRTTAGONE, the wrapper's key): a
+      // command whose keys share the slot but not the tag would run on the target without the
+      // others. Redis Cluster answers such a request TRYAGAIN while its slot is being moved.
+      req.failed = true;
+      req.completeWith(TRYAGAIN_REPLY, true);
+      return;
+    }
     const f = route.method === FORWARD_SEMI_ASYNC ? this.semiAsync : route.method === FORWARD_SYNC ? this.sync : this.redis;
     f.start(req, slot, route);
   }
@@ -384,6 +392,17 @@ export class Router implements ForwardHost {
 }
 
 const subScanner = new RequestScanner();
+const TRYAGAIN_REPLY = errorReply(E.TRYAGAIN_MULTIKEY);
+
+/** True when a kept request names keys of more than one hash tag. */
+function spansTags(req: Req): boolean {
+  const keys = keptKeyIndexes(req);
+  if (keys.length < 2) return false;
+  const at = (i: number) => hashTag(req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
+  const first = at(keys[0]!);
+  for (let k = 1; k < keys.length; k++) if (!Buffer.from(at(keys[k]!)).equals(first)) return true;
+  return false;
+}
 
 /** Keeps a request's bytes and argument offsets for a later send. */
 function keepBytes(req: Req, buf: Buffer, start: number, end: number, args: Int32Array | null, argc: number): void {

@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
+import { ProxyAdmin } from "../harness/admin.js";
 import { decodeReply } from "../../src/core/resp-decoder.js";
 import { slotOfKey } from "../../src/core/slot.js";
 
@@ -84,6 +85,45 @@ describe("cluster-wide commands", () => {
     expect(lists).toEqual(["cw:list"]);
     expect(await c.call("SCAN", "x")).toBe("-ERR invalid cursor\r\n");
     await g2.command("DEL", stray);
+  });
+
+  it("SCAN and DBSIZE see every key once while a slot migrates (some keys moved, some not)", async () => {
+    const c = await client();
+    let tag = "";
+    for (let i = 0; !tag; i++) if (slotOfKey(`mv${i}`) < 512) tag = `mv${i}`;
+    const slot = slotOfKey(tag);
+    const mv = Array.from({ length: 20 }, (_, i) => `{${tag}}${i}`);
+    await c.call("MSET", ...mv.flatMap((k) => [k, "v"]));
+    const admin = await new ProxyAdmin(proxy.adminAddr).init();
+    const m = { migrate_from: g1.addr, migrate_from_group_id: 1, forward_method: 2 };
+    await admin.fillOk([{ id: slot, backend_addr: g2.addr, backend_addr_group_id: 2, locked: true, ...m }]);
+    await admin.fillOk([{ id: slot, backend_addr: g2.addr, backend_addr_group_id: 2, ...m }]);
+    for (const k of mv.slice(0, 7)) await c.call("GET", k); // moves them to group 2
+    expect(await g2.command("EXISTS", mv[0]!)).toBe(":1");
+    expect(await g1.command("EXISTS", mv[10]!)).toBe(":1");
+    const seen: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, batch] = decode(await c.call("SCAN", cursor, "MATCH", `{${tag}}*`, "COUNT", 7)) as [string, string[]];
+      seen.push(...batch);
+      cursor = next;
+    } while (cursor !== "0");
+    expect(seen.sort()).toEqual([...mv].sort());
+    const n1 = Number((await g1.command("DBSIZE")).slice(1));
+    const n2 = Number((await g2.command("DBSIZE")).slice(1));
+    expect(await c.call("DBSIZE")).toBe(`:${n1 + n2}\r\n`);
+    // Finish: move the rest as the bulk mover would, then back to group 1 for the next tests.
+    const [h2, p2] = g2.addr.split(":");
+    const d1 = await client(g1.port);
+    await d1.call("MIGRATE", h2!, p2!, "", 0, 5000, "KEYS", ...mv);
+    await admin.fillOk([{ id: slot, backend_addr: g2.addr, backend_addr_group_id: 2 }]);
+    const back = { migrate_from: g2.addr, migrate_from_group_id: 2, forward_method: 2 };
+    await admin.fillOk([{ id: slot, backend_addr: g1.addr, backend_addr_group_id: 1, ...back }]);
+    const [h1, p1] = g1.addr.split(":");
+    const d2 = await client(g2.port);
+    await d2.call("MIGRATE", h1!, p1!, "", 0, 5000, "KEYS", ...mv);
+    await admin.fillOk([{ id: slot, backend_addr: g1.addr, backend_addr_group_id: 1 }]);
+    expect(await c.call("DEL", ...mv)).toBe(`:${mv.length}\r\n`);
   });
 
   it("RANDOMKEY finds a key in whichever group has one, and nil when none has", async () => {

@@ -7,6 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
+import { ProxyAdmin } from "../harness/admin.js";
 import { monitor, type Monitored } from "../harness/monitor.js";
 import { parseDocs, sampleArgs } from "../harness/command-samples.js";
 import { queryServer } from "../../scripts/redis-commands.js";
@@ -184,6 +185,35 @@ describe("commands whose keys share a slot", () => {
     expect(await c.call("SORT", "{o}l", "GET", "w_*")).toBe("-ERR GET option of SORT denied in Cluster mode.\r\n");
     expect(await c.call("SORT", "{o}l", "BY", `{${B}}w_*`)).toBe("-CROSSSLOT Keys in request don't hash to the same slot\r\n");
     expect(await c.call("SORT", "{o}l", "BY", "nosort")).toMatch(/^\*3\r\n/);
+    c.close();
+  });
+});
+
+describe("keys of one slot but several hash tags, while the slot migrates", () => {
+  it("codis's methods move one tag group per key: TRYAGAIN (as Redis Cluster); slotway's redis method moves every key", async () => {
+    const admin = await new ProxyAdmin(proxy.adminAddr).init();
+    const slot = slotOfKey("mig");
+    let other = "";
+    for (let i = 0; !other; i++) if (slotOfKey(`n${i}`) === slot) other = `n${i}`;
+    expect(slot).toBeLessThan(512);
+    const c = await RawClient.connect(proxy.port);
+    await c.call("SET", "{mig}a", "1");
+    const fill = (method: number) => admin.fillOk([{
+      id: slot, backend_addr: g2.addr, backend_addr_group_id: 2, migrate_from: g1.addr, migrate_from_group_id: 1, forward_method: method,
+    }]);
+    for (const method of [0, 1]) {
+      await fill(method);
+      expect(await c.call("RENAME", "{mig}a", other)).toBe("-TRYAGAIN Multiple keys request during rehashing of slot\r\n");
+      expect(await c.call("MSETNX", "{mig}x", "1", other, "2")).toBe("-TRYAGAIN Multiple keys request during rehashing of slot\r\n");
+    }
+    await fill(2);
+    expect(await c.call("RENAME", "{mig}a", other)).toBe("+OK\r\n");
+    expect(await g2.command("GET", other)).toBe("1");
+    expect(await g1.command("EXISTS", "{mig}a")).toBe(":0");
+    await admin.fillOk([{ id: slot, backend_addr: g2.addr, backend_addr_group_id: 2 }]);
+    await admin.fillOk([{ id: slot, backend_addr: g1.addr, backend_addr_group_id: 1, migrate_from: g2.addr, migrate_from_group_id: 2, forward_method: 2 }]);
+    expect(await c.call("GET", other)).toBe("$1\r\n1\r\n");
+    await admin.fillOk([{ id: slot, backend_addr: g1.addr, backend_addr_group_id: 1 }]);
     c.close();
   });
 });
