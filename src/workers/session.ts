@@ -30,7 +30,7 @@ import { slotOf, SLOT_COUNT } from "../core/slot.js";
 import {
   OK, PONG, bulkReply, errorReply, encodeValue, encodeCommand, encodeFromRanges, type RespInput,
 } from "../core/resp-encoder.js";
-import { Transaction } from "./transaction.js";
+import { Transaction, routeInTransaction } from "./transaction.js";
 import { ClientSubs, type Subscriber } from "./pubsub.js";
 import { clientCommand } from "./client-cmd.js";
 import * as E from "../core/errors.js";
@@ -332,7 +332,7 @@ export class Session implements ReplyOwner, Subscriber {
         return this.fail(req, E.subscribedContext(cmd.errName));
       }
     }
-    if (this.tx !== null && this.inTransaction(req, cmd, buf, start, end, args, argc)) return;
+    if (this.tx !== null && routeInTransaction(this.tx, this, req, cmd, buf, start, end, args, argc)) return;
     switch (cmd.kind) {
       case Kind.Forward: {
         let slot: number;
@@ -420,6 +420,16 @@ export class Session implements ReplyOwner, Subscriber {
     }
   }
 
+  /** The strict slot of a command's keys, for transaction.ts (see commandSlot). */
+  slotFor(req: Req, cmd: CommandInfo, buf: Buffer, args: Int32Array, argc: number): number {
+    return this.commandSlot(req, cmd, buf, args, argc, false);
+  }
+
+  /** Nothing after the current request is handled before its reply (see the ordering note). */
+  barrier(): void {
+    this.drainBarrier = true;
+  }
+
   /**
    * The slot of a command's keys (CROSSSLOT when it has answered the client with an error,
    * NO_KEYS when the command names none). firstKey: codis's routing by one key, unchecked.
@@ -433,76 +443,6 @@ export class Session implements ReplyOwner, Subscriber {
     if (slot >= 0 || slot === NO_KEYS) return slot;
     this.queueError(req, slot === CROSSSLOT ? E.CROSSSLOT : slot === SORT_BY_DENIED ? E.SORT_BY_DENIED : E.SORT_GET_DENIED);
     return CROSSSLOT;
-  }
-
-  /**
-   * Routes a command while a transaction exists. Returns false when the command takes the
-   * ordinary path (outside MULTI, commands of other slots and local ones do).
-   */
-  private inTransaction(req: Req, cmd: CommandInfo, buf: Buffer, start: number, end: number, args: Int32Array, argc: number): boolean {
-    const tx = this.tx!;
-    switch (cmd.kind) {
-      case Kind.Multi:
-        tx.multi(req);
-        return true;
-      case Kind.Exec:
-        tx.exec(req);
-        this.drainBarrier = true;
-        return true;
-      case Kind.Discard:
-        tx.discard(req);
-        this.drainBarrier = true;
-        return true;
-      case Kind.Watch: {
-        const slot = this.commandSlot(req, cmd, buf, args, argc, false);
-        if (slot !== CROSSSLOT) tx.watch(req, cmd, buf, start, end, args, argc, slot);
-        return true;
-      }
-      case Kind.Unwatch:
-        tx.unwatch(req);
-        if (!tx.inMulti) this.drainBarrier = true;
-        return true;
-      case Kind.Quit:
-      case Kind.Reset:
-        return false;
-      default:
-        break;
-    }
-    if (!tx.inMulti) {
-      // Watching: commands of the watched slot run after the WATCH, on its connection.
-      const k = cmd.kind;
-      if (k !== Kind.Forward && k !== Kind.MGet && k !== Kind.MSet && k !== Kind.SumKeys && k !== Kind.XRead) return false;
-      if (k === Kind.XRead && hasBlockOption(argc, (i) => buf.subarray(args[2 * i], args[2 * i + 1]))) return false;
-      const slot = keysSlot(cmd, buf, args, argc);
-      if (slot < 0 || !tx.routes(slot)) return false;
-      tx.command(req, cmd, buf, start, end, args, argc, slot);
-      return true;
-    }
-    switch (cmd.kind) {
-      case Kind.Forward:
-      case Kind.MGet:
-      case Kind.MSet:
-      case Kind.SumKeys:
-      case Kind.Blocking:
-      case Kind.XRead: {
-        // Inside MULTI nothing is split or blocks: the whole command goes to the slot's owner.
-        const slot = this.commandSlot(req, cmd, buf, args, argc, false);
-        if (slot === CROSSSLOT) return true;
-        tx.command(req, cmd, buf, start, end, args, argc, slot === NO_KEYS ? -1 : slot);
-        return true;
-      }
-      case Kind.Keyless:
-      case Kind.Ping:
-      case Kind.Echo:
-        tx.command(req, cmd, buf, start, end, args, argc, -1);
-        return true;
-      case Kind.Refused:
-        tx.queueError(req, E.notAllowed(cmd.name));
-        return true;
-      default:
-        tx.queueError(req, E.notInTransaction(cmd.name));
-        return true;
-    }
   }
 
   /** An error found before a command runs: inside MULTI it also dooms the transaction (EXECABORT). */
@@ -774,7 +714,9 @@ export class Session implements ReplyOwner, Subscriber {
     } else {
       this.lastWriteProgress = now;
     }
-    if (c.session_recv_timeout > 0 && this.queue.length === 0 && now - this.lastActive > c.session_recv_timeout) {
+    // A subscriber waits for messages, not requests: Redis's idle timeout skips it too.
+    const subscribed = this.subs !== null && this.subs.total > 0;
+    if (c.session_recv_timeout > 0 && this.queue.length === 0 && !subscribed && now - this.lastActive > c.session_recv_timeout) {
       this.close();
     }
   }

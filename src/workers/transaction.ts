@@ -24,7 +24,8 @@ import { Req, countSlot, uncountSlot, type ReplyOwner } from "./request.js";
 import { LOCKED, MIGRATING, ONLINE, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
 import { errorReply, OK, EMPTY_ARRAY, NULL_RESP3 } from "../core/resp-encoder.js";
 import type { BackendConn } from "./backend-conn.js";
-import type { CommandInfo } from "../core/command-table.js";
+import { Kind, hasBlockOption, type CommandInfo } from "../core/command-table.js";
+import { keysSlot, CROSSSLOT, NO_KEYS } from "../core/key-check.js";
 import type { SlotWatcher } from "./slot-watch.js";
 import type { ExclusiveHost } from "./blocking.js";
 import { settleKeys } from "./settle.js";
@@ -257,7 +258,7 @@ export class Transaction {
           e.settled = true;
           if (err !== null) {
             this.queue.shift();
-            if (this.inMulti || e.kind === Entry.Plain) this.flagged = this.flagged || this.inMulti;
+            if (this.inMulti) this.flagged = true; // the move failed: a queue-time error
             e.req!.completeWith(err, true);
           }
           this.pump();
@@ -542,6 +543,84 @@ export class Transaction {
   /** The client is still there. */
   alive(): boolean {
     return this.owner.alive();
+  }
+}
+
+/** What routeInTransaction needs from the session. */
+export interface TxSession {
+  /** The strict slot of a command's keys; CROSSSLOT once it has answered the client. */
+  slotFor(req: Req, cmd: CommandInfo, buf: Buffer, args: Int32Array, argc: number): number;
+  /** Nothing after the current request is handled before its reply. */
+  barrier(): void;
+}
+
+/**
+ * Routes a command while a transaction exists. Returns false when the command takes the
+ * ordinary path (outside MULTI, commands of other slots and local ones do).
+ */
+export function routeInTransaction(tx: Transaction, s: TxSession, req: Req, cmd: CommandInfo, buf: Buffer,
+  start: number, end: number, args: Int32Array, argc: number): boolean {
+  switch (cmd.kind) {
+    case Kind.Multi:
+      tx.multi(req);
+      return true;
+    case Kind.Exec:
+      tx.exec(req);
+      s.barrier();
+      return true;
+    case Kind.Discard:
+      tx.discard(req);
+      s.barrier();
+      return true;
+    case Kind.Watch: {
+      const slot = s.slotFor(req, cmd, buf, args, argc);
+      if (slot !== CROSSSLOT) tx.watch(req, cmd, buf, start, end, args, argc, slot);
+      return true;
+    }
+    case Kind.Unwatch:
+      tx.unwatch(req);
+      if (!tx.inMulti) s.barrier();
+      return true;
+    case Kind.Quit:
+    case Kind.Reset:
+      return false;
+    default:
+      break;
+  }
+  if (!tx.inMulti) {
+    // Watching: commands of the watched slot run after the WATCH, on its connection.
+    const k = cmd.kind;
+    if (k !== Kind.Forward && k !== Kind.MGet && k !== Kind.MSet && k !== Kind.SumKeys && k !== Kind.XRead) return false;
+    if (k === Kind.XRead && hasBlockOption(argc, (i) => buf.subarray(args[2 * i], args[2 * i + 1]))) return false;
+    const slot = keysSlot(cmd, buf, args, argc);
+    if (slot < 0 || !tx.routes(slot)) return false;
+    tx.command(req, cmd, buf, start, end, args, argc, slot);
+    return true;
+  }
+  switch (cmd.kind) {
+    case Kind.Forward:
+    case Kind.MGet:
+    case Kind.MSet:
+    case Kind.SumKeys:
+    case Kind.Blocking:
+    case Kind.XRead: {
+      // Inside MULTI nothing is split or blocks: the whole command goes to the slot's owner.
+      const slot = s.slotFor(req, cmd, buf, args, argc);
+      if (slot === CROSSSLOT) return true;
+      tx.command(req, cmd, buf, start, end, args, argc, slot === NO_KEYS ? -1 : slot);
+      return true;
+    }
+    case Kind.Keyless:
+    case Kind.Ping:
+    case Kind.Echo:
+      tx.command(req, cmd, buf, start, end, args, argc, -1);
+      return true;
+    case Kind.Refused:
+      tx.queueError(req, E.notAllowed(cmd.name));
+      return true;
+    default:
+      tx.queueError(req, E.notInTransaction(cmd.name));
+      return true;
   }
 }
 

@@ -146,6 +146,24 @@ describe("pub/sub", () => {
   });
 });
 
+describe("idle subscribers", () => {
+  it("are not closed by session_recv_timeout (as Redis's timeout skips them); idle clients are", async () => {
+    const p = await startSlotway({ groups: [{ id: 1, servers: [g1.addr], slots: "0-1023" }], config: { session_recv_timeout: "1s" } });
+    const sub = await client(p.port);
+    const idle = await client(p.port);
+    await sub.call("SUBSCRIBE", "quiet");
+    await idle.call("PING");
+    await sleep(2000);
+    expect(idle.closed).toBe(true);
+    expect(sub.closed).toBe(false);
+    const pub = await client(p.port);
+    await ready(pub, "quiet", 1);
+    await pub.call("PUBLISH", "quiet", "still here");
+    expect((await sub.read(1)).map(String)).toEqual([msg("quiet", "still here")]);
+    await p.stop();
+  });
+});
+
 describe("pub/sub while the channel's slot moves", () => {
   it("every message published during the move reaches the subscriber once, in order", async () => {
     let c1 = "";
