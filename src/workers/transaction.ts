@@ -584,6 +584,11 @@ export function routeInTransaction(tx: Transaction, s: TxSession, req: Req, cmd:
     case Kind.Quit:
     case Kind.Reset:
       return false;
+    case Kind.Select:
+    case Kind.Hello:
+      // The transaction's connection has its database and protocol: they cannot change under it.
+      tx.queueError(req, E.notInTransaction(cmd.name));
+      return true;
     default:
       break;
   }

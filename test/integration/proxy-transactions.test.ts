@@ -100,6 +100,12 @@ describe("transactions", () => {
     await same([["SET", "{t}v", "0"], ["WATCH", "{t}v"], ["SET", "{t}v", "own"], ["MULTI"], ["GET", "{t}v"], ["EXEC"]]);
     await same([["WATCH", "{t}v"], ["MULTI"], ["GET", "{t}v"], ["EXEC"], ["WATCH", "{t}v"], ["UNWATCH"], ["MULTI"], ["EXEC"]]);
     expect(await c.call("WATCH", "{t}w", "{u}w")).toBe(CROSSSLOT);
+    // The watch's connection keeps its database and protocol.
+    await c.call("WATCH", "{t}w");
+    expect(await c.call("SELECT", "1")).toBe("-ERR handle request, command 'SELECT' is not allowed inside a transaction\r\n");
+    expect(await c.call("HELLO", "3")).toBe("-ERR handle request, command 'HELLO' is not allowed inside a transaction\r\n");
+    expect(await c.call("UNWATCH")).toBe("+OK\r\n");
+    expect(await c.call("SELECT", "1")).toBe("+OK\r\n");
   });
 
   it("keep the order of pipelined commands around MULTI ... EXEC", async () => {
