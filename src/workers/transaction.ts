@@ -76,7 +76,9 @@ export class TxManager implements SlotWatcher {
 
 /** A leg: one request on the exclusive connection, answering a client request. */
 class TxLeg implements ReplyOwner {
-  constructor(readonly tx: Transaction, readonly kind: Entry, readonly client: Req | null) {}
+  constructor(readonly tx: Transaction, readonly kind: Entry, readonly client: Req | null,
+    /** The client's answer when it is not the backend's (EXEC of a doomed transaction). */
+    readonly answer: Buffer | null) {}
   alive(): boolean {
     return true;
   }
@@ -282,9 +284,9 @@ export class Transaction {
         return;
       case Entry.Exec:
         if (this.flagged) {
-          // The proxy refused a queued command: the backend must not run the rest.
-          this.sendLeg(conn, Entry.Discard, null, DISCARD_BYTES);
-          e.req!.completeWith(errorReply(E.EXECABORT), true);
+          // The proxy refused a queued command: the backend must not run the rest. EXEC is
+          // answered once DISCARD is, so nothing after it runs on a connection still in MULTI.
+          this.sendLeg(conn, Entry.Discard, e.req, DISCARD_BYTES, errorReply(E.EXECABORT));
           return;
         }
         this.sendLeg(conn, Entry.Exec, e.req, EXEC_BYTES);
@@ -298,9 +300,9 @@ export class Transaction {
     }
   }
 
-  private sendLeg(conn: BackendConn, kind: Entry, client: Req | null, bytes: Buffer): void {
+  private sendLeg(conn: BackendConn, kind: Entry, client: Req | null, bytes: Buffer, answer: Buffer | null = null): void {
     const leg = new Req();
-    leg.owner = new TxLeg(this, kind, client);
+    leg.owner = new TxLeg(this, kind, client, answer);
     leg.db = this.db;
     leg.resp3 = this.resp3;
     leg.slot = this.slot;
@@ -312,9 +314,13 @@ export class Transaction {
   legDone(l: TxLeg, leg: Req): void {
     this.legs--;
     const reply = leg.reply!;
-    if (l.client !== null && !this.ended) {
-      l.client.failed = leg.failed;
-      l.client.complete(reply, leg.replyStart, leg.replyEnd, leg.isError);
+    const client = l.client;
+    if (client !== null && !client.done) {
+      // Answered even after the transaction ended: a request in the client's FIFO must not
+      // stay pending (it would block every reply after it).
+      client.failed = leg.failed;
+      if (l.answer !== null && !leg.failed) client.completeWith(l.answer, true);
+      else client.complete(reply, leg.replyStart, leg.replyEnd, leg.isError);
     }
     if (this.ended) return;
     if (leg.failed) {

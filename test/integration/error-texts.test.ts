@@ -26,7 +26,7 @@ beforeAll(async () => {
   });
   await cluster.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
   for (let i = 0; !(await cluster.command("CLUSTER", "INFO")).includes("cluster_state:ok"); i++) {
-    if (i > 200) throw new Error("the cluster-mode redis-server did not come up");
+    if (i > 750) throw new Error("the cluster-mode redis-server did not come up"); // Redis waits 2 s before a fresh master reports ok
     await sleep(20);
   }
 });

@@ -46,7 +46,8 @@ async function same(cmds: (string | number)[][]): Promise<string[]> {
   const d = await client(ref.port);
   const out: string[] = [];
   for (const cmd of cmds) {
-    const [got, want] = [await c.call(...cmd), await d.call(...cmd)];
+    const got = await c.call(...cmd).catch((e: Error) => { throw new Error(`${cmd.join(" ")}: ${e.message}`); });
+    const want = await d.call(...cmd);
     expect(got, cmd.join(" ")).toBe(want);
     out.push(got);
   }
