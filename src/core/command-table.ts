@@ -1,31 +1,43 @@
 // The command table: what the proxy does with each command, driven by data rather than a
-// switch. Lookup works on the name's bytes (ASCII case-folded) in an open-addressing table,
-// so the hot path never builds a string for the command name.
+// switch. Two sources are joined here:
+//   - facts: arity, read/write and key specs of every Redis 7 command (redis-commands.ts,
+//     generated from a redis-server's COMMAND reply and checked against it by a test);
+//   - policy: slotway's decision per command (forward by keys, split, answer locally, serve on
+//     a dedicated connection, fan out to every group, or refuse), written out below.
+// Lookup works on the name's bytes (ASCII case-folded) in an open-addressing table, so the
+// hot path never builds a string for the command name.
 //
-// Rules kept from codis-proxy 3.2 (pkg/proxy/mapper.go, facts only):
-//  - the routing key is argv[1], except ZINTERSTORE, ZUNIONSTORE, EVAL, EVALSHA: argv[3];
-//    a missing routing key routes to slot 0;
-//  - the refused list answers "ERR handle request, command 'NAME' is not allowed" and keeps
-//    the connection open;
-//  - unknown commands are forwarded by argv[1] as "may write" (so module commands work).
-// Deliberate differences: blocking commands (BLMOVE, BZPOPMIN, XREAD ... BLOCK, ...) and all
-// hyphenated slot-migration commands are refused too, since one blocked request would stall a
-// shared backend connection for every client on it; commands whose key is not argv[1]
-// (XGROUP/XINFO subcommands, ZUNION/ZINTER/ZDIFF/LMPOP/ZMPOP/SINTERCARD numkeys forms,
-// EVAL_RO/FCALL, XREAD STREAMS) route by their real first key.
+// Key rules (README "Commands"): every key a command names must hash to one slot, or the
+// command is answered `-CROSSSLOT Keys in request don't hash to the same slot` as Redis
+// Cluster does (src/core/key-check.ts). Commands with one key at a fixed position (most of
+// them) skip the check entirely. proxy_crossslot = "first-key" restores codis's routing by
+// one key for the commands codis forwarded that way.
+//
+// codis-proxy 3.2 facts kept (pkg/proxy/mapper.go): the routing key of ZINTERSTORE,
+// ZUNIONSTORE, EVAL, EVALSHA is argv[3]; refused commands answer
+// "ERR handle request, command 'NAME' is not allowed" and keep the connection open; commands
+// not in the table are forwarded by argv[1] as writes (so module commands work).
+
+import { REDIS_COMMANDS } from "./redis-commands.js";
+import {
+  compileSpecs, singleKeyIndex, hasUnknownSpec, argEquals, collectKeys, KeyList,
+  type CommandFact, type CompiledSpec, type KeySpecFact,
+} from "./key-specs.js";
 
 /** What the session does with a command. */
 export const enum Kind {
-  Forward = 0, // forward to the owner of the routing key's slot
+  Forward = 0, // forward to the owner of the keys' slot (keys checked: one slot)
   Refused, // "command 'X' is not allowed"
-  Blocking, // refused: a blocking command would stall a shared backend connection
-  Keyless, // forward to the backend of any online slot (INFO, COMMAND, ROLE, ...)
+  Blocking, // served on a dedicated backend connection (workers/blocking.ts)
+  Keyless, // forward to the backend of any online slot (COMMAND, ROLE, TIME, ...)
   Quit,
   Auth,
   Select,
   Ping,
   Echo,
   Hello,
+  Reset,
+  Client, // CLIENT subcommands answered by the proxy
   SlotsInfo,
   SlotsScan,
   SlotsMapping,
@@ -33,171 +45,243 @@ export const enum Kind {
   MGet, // split per backend, merge as an array in key order
   MSet, // split per backend, merge as +OK
   SumKeys, // DEL, UNLINK, EXISTS, TOUCH: split per backend, merge as the sum
-  XRead, // XREAD / XREADGROUP: refused with BLOCK, else routed by the first stream key
+  XRead, // XREAD / XREADGROUP: blocking with BLOCK, else forwarded by their stream keys
+  Multi,
+  Exec,
+  Discard,
+  Watch,
+  Unwatch,
+  Subscribe, // variant: Channel, Pattern or Shard
+  Unsubscribe, // variant as Subscribe
+  ClusterWide, // variant: what to fan out (workers/cluster-wide.ts)
 }
 
-/** How to find every key of a command (used to move keys of a migrating slot first). */
+/** Variants of Subscribe / Unsubscribe. */
+export const enum SubKind {
+  Channel = 0,
+  Pattern = 1,
+  Shard = 2,
+}
+
+/** Variants of ClusterWide. */
+export const enum Wide {
+  DbSize = 0,
+  Scan,
+  RandomKey,
+  Keys,
+  FlushDb,
+  FlushAll,
+  Info,
+  PubSub,
+}
+
+/** Coarse key shape, for the migration path (forward/*.ts): does the command name keys at all. */
 export const enum KeySpec {
-  None = 0, // no key
-  Range, // keys at first..last (negative last counts from the end) every step
-  NumKeys, // argv[numkeysAt] = n, then n keys
-  DestNumKeys, // argv[1] is a key, argv[2] = n, then n keys (ZUNIONSTORE ...)
-  Streams, // keys are the first half of the arguments after STREAMS
+  None = 0,
+  Keys = 1,
+}
+
+/** How the hot path finds the slot of a command. */
+export const enum KeyMode {
+  None = 0, // no key: routed by routeIndex (PUBLISH's channel) or to any backend
+  Single, // one key at routeIndex: no check needed
+  Multi, // walk the key specs, every key in one slot
+  Sort, // SORT / SORT_RO: key, STORE destination, BY/GET patterns (key-check.ts)
+  Subcommand, // resolve the subcommand first (OBJECT ENCODING key, XINFO STREAM key, ...)
 }
 
 export interface CommandInfo {
-  /** Upper-case name. */
+  /** Upper-case name ("OBJECT|ENCODING" for a subcommand). */
   readonly name: string;
-  /** Index in the table, for per-command statistics. */
+  /** Lower-case name as Redis writes it in error texts ('object|encoding'). */
+  readonly errName: string;
+  /** Index in the table, for per-command statistics (a subcommand has its container's). */
   readonly id: number;
   readonly kind: Kind;
+  /** SubKind or Wide for the kinds that have variants. */
+  readonly variant: number;
   /** Writes data (never sent to a replica). */
   readonly write: boolean;
   /** Reads but must see the master (SCAN family). */
   readonly masterOnly: boolean;
-  /** Index of the routing key, or -1 when the command carries no key (or for Streams). */
+  /**
+   * Index of the routing key: codis's (argv[3] for ZINTERSTORE, ZUNIONSTORE, EVAL, EVALSHA),
+   * else the first key when its position is fixed; -1 when it is not (the migration path then
+   * walks the key specs).
+   */
   readonly routeIndex: number;
   readonly keySpec: KeySpec;
-  readonly firstKey: number;
-  readonly lastKey: number;
-  readonly keyStep: number;
-  /** Upper-case name bytes, for lookup comparison and for re-encoding split sub-commands. */
+  readonly keyMode: KeyMode;
+  /** Compiled Redis key specs (empty for none). */
+  readonly specs: readonly CompiledSpec[];
+  /** Arity bounds from Redis's arity: argc must lie in [minArgs, maxArgs]. minArgs 0: unchecked. */
+  readonly minArgs: number;
+  readonly maxArgs: number;
+  /** Subcommands of a container command (OBJECT, MEMORY, XINFO, XGROUP, CLIENT, ...). */
+  readonly subs: readonly CommandInfo[] | null;
+  /** Kept strict under proxy_crossslot = "first-key": codis refused it, so nobody relies on first-key routing. */
+  readonly alwaysChecked: boolean;
+  /** Upper-case name bytes (the part after '|' for a subcommand), for lookup and re-encoding. */
   readonly nameBytes: Buffer;
 }
 
-// name flags keys
-//   flags: r read (replica ok), w write, m master-only read, x refused, b blocking (refused),
-//          k keyless forward, plus special kinds written out below.
-//   keys:  "1" single key at argv[1] (default), "2" at argv[2], "3" at argv[3],
-//          "1:-1:1" range first:last:step, "n1"/"n2" numkeys at argv[1]/argv[2],
-//          "d1n2" destination + numkeys, "s" STREAMS, "-" none.
-const SPEC = `
-APPEND w; BITCOUNT r; BITFIELD w; BITFIELD_RO r; BITPOS r; DECR w; DECRBY w; GET r; GETBIT r;
-GETDEL w; GETEX w; GETRANGE r; GETSET w; INCR w; INCRBY w; INCRBYFLOAT w; LCS r 1:2:1;
-PSETEX w; SET w; SETBIT w; SETEX w; SETNX w; SETRANGE w; STRLEN r; SUBSTR r;
-COPY w 1:2:1; DUMP r; EXPIRE w; EXPIREAT w; EXPIRETIME r; PERSIST w; PEXPIRE w; PEXPIREAT w;
-PEXPIRETIME r; PTTL r; SORT w; SORT_RO r; TTL r; TYPE r;
-HDEL w; HEXISTS r; HGET r; HGETALL r; HINCRBY w; HINCRBYFLOAT w; HKEYS r; HLEN r; HMGET r;
-HMSET w; HRANDFIELD r; HSCAN m; HSET w; HSETNX w; HSTRLEN r; HVALS r;
-LINDEX r; LINSERT w; LLEN r; LMOVE w 1:2:1; LMPOP w n1; LPOP w; LPOS r; LPUSH w; LPUSHX w;
-LRANGE r; LREM w; LSET w; LTRIM w; RPOP w; RPOPLPUSH w 1:2:1; RPUSH w; RPUSHX w;
-SADD w; SCARD r; SDIFF r 1:-1:1; SDIFFSTORE w 1:-1:1; SINTER r 1:-1:1; SINTERCARD r n1;
-SINTERSTORE w 1:-1:1; SISMEMBER r; SMEMBERS r; SMISMEMBER r; SMOVE w 1:2:1; SPOP w;
-SRANDMEMBER r; SREM w; SSCAN m; SUNION r 1:-1:1; SUNIONSTORE w 1:-1:1;
-ZADD w; ZCARD r; ZCOUNT r; ZDIFF r n1; ZDIFFSTORE w d1n2; ZINCRBY w; ZINTER r n1;
-ZINTERCARD r n1; ZINTERSTORE w d1n2; ZLEXCOUNT r; ZMPOP w n1; ZMSCORE r; ZPOPMAX w;
-ZPOPMIN w; ZRANDMEMBER r; ZRANGE r; ZRANGEBYLEX r; ZRANGEBYSCORE r; ZRANGESTORE w 1:2:1;
-ZRANK r; ZREM w; ZREMRANGEBYLEX w; ZREMRANGEBYRANK w; ZREMRANGEBYSCORE w; ZREVRANGE r;
-ZREVRANGEBYLEX r; ZREVRANGEBYSCORE r; ZREVRANK r; ZSCAN m; ZSCORE r; ZUNION r n1;
-ZUNIONSTORE w d1n2;
-XACK w; XADD w; XAUTOCLAIM w; XCLAIM w; XDEL w; XGROUP w 2; XINFO r 2; XLEN r; XPENDING r;
-XRANGE r; XREVRANGE r; XSETID w; XTRIM w;
-PFADD w; PFCOUNT r 1:-1:1; PFDEBUG w 2; PFMERGE w 1:-1:1; PFSELFTEST k -;
-GEOADD w; GEODIST r; GEOHASH r; GEOPOS r; GEORADIUS w; GEORADIUSBYMEMBER w; GEORADIUS_RO r;
-GEORADIUSBYMEMBER_RO r; GEOSEARCH r; GEOSEARCHSTORE w 1:2:1;
-EVAL w n2; EVALSHA w n2; EVAL_RO r n2; EVALSHA_RO r n2; FCALL w n2; FCALL_RO r n2;
-MEMORY r 2; OBJECT x; PUBSUB k -; COMMAND k -; INFO k -; ROLE k -; LOLWUT k -;
-KEYS x; SCAN x; RANDOMKEY x; DBSIZE x; FLUSHALL x; FLUSHDB x; MULTI x; EXEC x; DISCARD x;
-WATCH x; UNWATCH x; SUBSCRIBE x; PSUBSCRIBE x; UNSUBSCRIBE x; PUNSUBSCRIBE x; PUBLISH x;
-SSUBSCRIBE x; SUNSUBSCRIBE x; SPUBLISH x; CLIENT x; CLUSTER x; CONFIG x; DEBUG x; MONITOR x;
-SCRIPT x; FUNCTION x; SHUTDOWN x; SLAVEOF x; REPLICAOF x; SYNC x; PSYNC x; REPLCONF x;
-SAVE x; BGSAVE x; BGREWRITEAOF x; LASTSAVE x; LATENCY x; SLOWLOG x; TIME x; WAIT x;
-WAITAOF x; MIGRATE x; MOVE x; RESTORE x; RESTORE-ASKING x; RENAME x; RENAMENX x; MSETNX x;
-BITOP x; ASKING x; READONLY x; READWRITE x; POST x; HOST: x; ACL x; MODULE x; FAILOVER x;
-SWAPDB x; RESET x; PKCLUSTER x;
-SLOTSCHECK x; SLOTSDEL x; SLOTSRESTORE x; SLOTSMGRTONE x; SLOTSMGRTSLOT x; SLOTSMGRTTAGONE x;
-SLOTSMGRTTAGSLOT x; SLOTSMGRTONE-ASYNC x; SLOTSMGRTSLOT-ASYNC x; SLOTSMGRTTAGONE-ASYNC x;
-SLOTSMGRTTAGSLOT-ASYNC x; SLOTSMGRT-ASYNC-FENCE x; SLOTSMGRT-ASYNC-CANCEL x;
-SLOTSMGRT-ASYNC-STATUS x; SLOTSMGRT-EXEC-WRAPPER x; SLOTSRESTORE-ASYNC x;
-SLOTSRESTORE-ASYNC-AUTH x; SLOTSRESTORE-ASYNC-ACK x; SLOTSMGRT-LAZY-RELEASE x;
-SLOTSRELOAD x; SLOTSCLEANUP x;
-BLPOP b; BRPOP b; BRPOPLPUSH b; BLMOVE b; BLMPOP b; BZPOPMIN b; BZPOPMAX b; BZMPOP b;
+// ------------------------------------------------------------------------------------------
+// Policy. Every Redis 7 command must appear here or in FORWARD_IMPLICIT (a test checks it).
+
+/** codis's refused list, kept (DESIGN §4), minus what slotway now serves. */
+const REFUSED = `
+ACL ASKING BGREWRITEAOF BGSAVE CLUSTER CONFIG DEBUG FAILOVER FUNCTION LASTSAVE LATENCY MIGRATE
+MODULE MONITOR MOVE PSYNC READONLY READWRITE REPLCONF REPLICAOF RESTORE-ASKING SAVE SCRIPT
+SHUTDOWN SLAVEOF SLOWLOG SWAPDB SYNC WAIT WAITAOF POST HOST: PKCLUSTER
+SLOTSCHECK SLOTSDEL SLOTSRESTORE SLOTSMGRTONE SLOTSMGRTSLOT SLOTSMGRTTAGONE SLOTSMGRTTAGSLOT
+SLOTSMGRTONE-ASYNC SLOTSMGRTSLOT-ASYNC SLOTSMGRTTAGONE-ASYNC SLOTSMGRTTAGSLOT-ASYNC
+SLOTSMGRT-ASYNC-FENCE SLOTSMGRT-ASYNC-CANCEL SLOTSMGRT-ASYNC-STATUS SLOTSMGRT-EXEC-WRAPPER
+SLOTSRESTORE-ASYNC SLOTSRESTORE-ASYNC-AUTH SLOTSRESTORE-ASYNC-ACK SLOTSMGRT-LAZY-RELEASE
+SLOTSRELOAD SLOTSCLEANUP
 `;
 
-const SPECIAL: Record<string, [Kind, string]> = {
-  QUIT: [Kind.Quit, "-"],
-  AUTH: [Kind.Auth, "-"],
-  SELECT: [Kind.Select, "-"],
-  PING: [Kind.Ping, "-"],
-  ECHO: [Kind.Echo, "-"],
-  HELLO: [Kind.Hello, "-"],
-  SLOTSINFO: [Kind.SlotsInfo, "-"],
-  SLOTSSCAN: [Kind.SlotsScan, "-"],
-  SLOTSMAPPING: [Kind.SlotsMapping, "-"],
-  SLOTSHASHKEY: [Kind.SlotsHashKey, "-"],
-  MGET: [Kind.MGet, "1:-1:1"],
-  MSET: [Kind.MSet, "1:-1:2"],
-  DEL: [Kind.SumKeys, "1:-1:1"],
-  UNLINK: [Kind.SumKeys, "1:-1:1"],
-  EXISTS: [Kind.SumKeys, "1:-1:1"],
-  TOUCH: [Kind.SumKeys, "1:-1:1"],
-  XREAD: [Kind.XRead, "s"],
-  XREADGROUP: [Kind.XRead, "s"],
-};
-const SPECIAL_WRITE = new Set(["MSET", "DEL", "UNLINK", "XREADGROUP"]);
+/** Commands codis refused because their keys could differ: strict even in first-key mode. */
+const CODIS_REFUSED_MULTIKEY = new Set(["RENAME", "RENAMENX", "MSETNX", "BITOP", "OBJECT", "RESTORE"]);
 
-// Codis routes these by argv[3] (the first source key; the destination at argv[1] must share
-// its hash tag anyway for the command to be correct on one backend).
-const ROUTE_BY_ARGV3 = new Set(["ZINTERSTORE", "ZUNIONSTORE", "ZDIFFSTORE"]);
+const BLOCKING = "BLPOP BRPOP BRPOPLPUSH BLMOVE BLMPOP BZPOPMIN BZPOPMAX BZMPOP";
+const KEYLESS = "COMMAND ROLE LOLWUT PFSELFTEST TIME";
+const MASTER_ONLY = new Set(["HSCAN", "SSCAN", "ZSCAN"]);
+/** Containers whose subcommands are forwarded by their own keys (keyless ones to any backend). */
+const FORWARD_CONTAINERS = new Set(["OBJECT", "MEMORY", "XINFO", "XGROUP"]);
+
+const SPECIAL: Record<string, [Kind, number?]> = {
+  QUIT: [Kind.Quit],
+  AUTH: [Kind.Auth],
+  SELECT: [Kind.Select],
+  PING: [Kind.Ping],
+  ECHO: [Kind.Echo],
+  HELLO: [Kind.Hello],
+  RESET: [Kind.Reset],
+  CLIENT: [Kind.Client],
+  SLOTSINFO: [Kind.SlotsInfo],
+  SLOTSSCAN: [Kind.SlotsScan],
+  SLOTSMAPPING: [Kind.SlotsMapping],
+  SLOTSHASHKEY: [Kind.SlotsHashKey],
+  MGET: [Kind.MGet],
+  MSET: [Kind.MSet],
+  DEL: [Kind.SumKeys],
+  UNLINK: [Kind.SumKeys],
+  EXISTS: [Kind.SumKeys],
+  TOUCH: [Kind.SumKeys],
+  XREAD: [Kind.XRead],
+  XREADGROUP: [Kind.XRead],
+  MULTI: [Kind.Multi],
+  EXEC: [Kind.Exec],
+  DISCARD: [Kind.Discard],
+  WATCH: [Kind.Watch],
+  UNWATCH: [Kind.Unwatch],
+  SUBSCRIBE: [Kind.Subscribe, SubKind.Channel],
+  PSUBSCRIBE: [Kind.Subscribe, SubKind.Pattern],
+  SSUBSCRIBE: [Kind.Subscribe, SubKind.Shard],
+  UNSUBSCRIBE: [Kind.Unsubscribe, SubKind.Channel],
+  PUNSUBSCRIBE: [Kind.Unsubscribe, SubKind.Pattern],
+  SUNSUBSCRIBE: [Kind.Unsubscribe, SubKind.Shard],
+  DBSIZE: [Kind.ClusterWide, Wide.DbSize],
+  SCAN: [Kind.ClusterWide, Wide.Scan],
+  RANDOMKEY: [Kind.ClusterWide, Wide.RandomKey],
+  KEYS: [Kind.ClusterWide, Wide.Keys],
+  FLUSHDB: [Kind.ClusterWide, Wide.FlushDb],
+  FLUSHALL: [Kind.ClusterWide, Wide.FlushAll],
+  INFO: [Kind.ClusterWide, Wide.Info],
+  PUBSUB: [Kind.ClusterWide, Wide.PubSub],
+};
+
+/** PUBLISH's channel routes like a key (one backend per channel, by its slot); it is not a key. */
+const CHANNEL_SPEC: KeySpecFact[] = [{ begin: ["index", 1], find: ["range", 0, 1, 0] }];
+const ROUTE_BY_ARGV3 = new Set(["ZINTERSTORE", "ZUNIONSTORE", "EVAL", "EVALSHA"]);
+
+function words(s: string): string[] {
+  return s.split(/\s+/).filter((w) => w !== "");
+}
+
+function policyOf(name: string): [Kind, number] {
+  const sp = SPECIAL[name];
+  if (sp !== undefined) return [sp[0], sp[1] ?? 0];
+  if (REFUSED_SET.has(name)) return [Kind.Refused, 0];
+  if (BLOCKING_SET.has(name)) return [Kind.Blocking, 0];
+  if (KEYLESS_SET.has(name)) return [Kind.Keyless, 0];
+  return [Kind.Forward, 0];
+}
+
+const REFUSED_SET = new Set(words(REFUSED));
+const BLOCKING_SET = new Set(words(BLOCKING));
+const KEYLESS_SET = new Set(words(KEYLESS));
+
+function firstFixedKey(facts: readonly KeySpecFact[]): number {
+  const f = facts[0];
+  if (f === undefined || f.begin[0] !== "index") return -1;
+  if (f.find[0] === "range") return f.begin[1];
+  if (f.find[0] === "keynum") return f.begin[1] + f.find[2];
+  return -1;
+}
+
+function makeInfo(fact: CommandFact | undefined, name: string, id: number, kind: Kind, variant: number,
+  subs: CommandInfo[] | null): CommandInfo {
+  let facts: readonly KeySpecFact[] = fact?.keySpecs ?? [];
+  if (name === "PUBLISH" || name === "SPUBLISH") facts = CHANNEL_SPEC;
+  const specs = compileSpecs(facts);
+  let keyMode = KeyMode.None;
+  if (name === "SORT" || name === "SORT_RO") keyMode = KeyMode.Sort;
+  else if (specs.length > 0) keyMode = singleKeyIndex(specs) >= 0 ? KeyMode.Single : KeyMode.Multi;
+  if (keyMode === KeyMode.Multi && hasUnknownSpec(specs)) {
+    throw new Error(`command table: ${name} has a key spec with no rule (add one in key-check.ts)`);
+  }
+  let routeIndex = ROUTE_BY_ARGV3.has(name) ? 3 : firstFixedKey(facts);
+  if (specs.length === 0) routeIndex = -1;
+  const arity = fact?.arity ?? 0;
+  // Channels hash like keys (one backend per channel) but are not keys: nothing to migrate.
+  const isChannel = facts.length > 0 && (name === "PUBLISH" || name === "SPUBLISH" || facts.every((f) => f.notKey === true));
+  const bar = name.indexOf("|");
+  return {
+    name,
+    errName: name.toLowerCase(),
+    id,
+    kind,
+    variant,
+    write: fact === undefined ? true : !fact.flags.includes("readonly"),
+    masterOnly: MASTER_ONLY.has(name),
+    routeIndex,
+    keySpec: (specs.length > 0 && !isChannel) || (subs !== null && kind === Kind.Forward) ? KeySpec.Keys : KeySpec.None,
+    keyMode,
+    specs,
+    minArgs: arity === 0 ? 0 : Math.abs(arity),
+    maxArgs: arity > 0 ? arity : 0x7fffffff,
+    subs,
+    alwaysChecked: CODIS_REFUSED_MULTIKEY.has(name),
+    nameBytes: Buffer.from(bar >= 0 ? name.slice(bar + 1) : name, "latin1"),
+  };
+}
 
 function build(): CommandInfo[] {
   const out: CommandInfo[] = [];
-  const add = (name: string, kind: Kind, flags: string, keys: string) => {
-    let keySpec = KeySpec.Range;
-    let first = 1;
-    let last = 1;
-    let step = 1;
-    let routeIndex = 1;
-    if (keys === "-") {
-      keySpec = KeySpec.None;
-      routeIndex = -1;
-    } else if (keys === "s") {
-      keySpec = KeySpec.Streams;
-      routeIndex = -1;
-    } else if (keys === "n1" || keys === "n2") {
-      keySpec = KeySpec.NumKeys;
-      first = keys === "n1" ? 1 : 2; // numkeys position
-      routeIndex = first + 1;
-    } else if (keys === "d1n2") {
-      keySpec = KeySpec.DestNumKeys;
-      first = 2;
-      routeIndex = ROUTE_BY_ARGV3.has(name) ? 3 : 1;
-    } else {
-      const parts = keys.split(":").map(Number);
-      first = parts[0]!;
-      last = parts.length > 1 ? parts[1]! : first;
-      step = parts.length > 2 ? parts[2]! : 1;
-      routeIndex = first;
+  const seen = new Set<string>();
+  for (const fact of REDIS_COMMANDS) {
+    const name = fact.name.toUpperCase();
+    const [kind, variant] = policyOf(name);
+    let subs: CommandInfo[] | null = null;
+    if (fact.subcommands !== undefined) {
+      // Subcommands carry their own arity and keys; only the forwarded containers route by them.
+      const forwarded = FORWARD_CONTAINERS.has(name);
+      subs = fact.subcommands.map((sf) => {
+        const subKind = !forwarded ? kind : sf.keySpecs.length > 0 ? Kind.Forward : Kind.Keyless;
+        return makeInfo(sf, sf.name.toUpperCase(), out.length, subKind, variant, null);
+      });
     }
-    out.push({
-      name,
-      id: out.length,
-      kind,
-      write: flags.includes("w"),
-      masterOnly: flags.includes("m"),
-      routeIndex,
-      keySpec,
-      firstKey: first,
-      lastKey: last,
-      keyStep: step,
-      nameBytes: Buffer.from(name, "latin1"),
-    });
-  };
-  for (const entry of SPEC.split(";")) {
-    const t = entry.trim().split(/\s+/);
-    if (t.length < 2 || !t[0]) continue;
-    const [name, flags, keys] = [t[0], t[1]!, t[2] ?? "1"];
-    const kind = flags.includes("x")
-      ? Kind.Refused
-      : flags.includes("b")
-        ? Kind.Blocking
-        : flags.includes("k")
-          ? Kind.Keyless
-          : Kind.Forward;
-    add(name, kind, flags, kind === Kind.Refused || kind === Kind.Blocking ? "-" : keys);
+    const info = makeInfo(fact, name, out.length, kind, variant, subs);
+    if (subs !== null && kind === Kind.Forward) (info as { keyMode: KeyMode }).keyMode = KeyMode.Subcommand;
+    out.push(info);
+    seen.add(name);
   }
-  for (const [name, [kind, keys]] of Object.entries(SPECIAL)) {
-    add(name, kind, SPECIAL_WRITE.has(name) ? "w" : "r", keys);
+  // Commands Redis 7.0 does not have (codis's own, later Redis versions): policy only.
+  const extra = [...REFUSED_SET, ...Object.keys(SPECIAL)].filter((n) => !seen.has(n));
+  for (const name of extra) {
+    const [kind, variant] = policyOf(name);
+    out.push(makeInfo(undefined, name, out.length, kind, variant, null));
   }
   return out;
 }
@@ -208,15 +292,20 @@ export const COMMANDS: readonly CommandInfo[] = build();
 /** Stand-in for commands not in the table: forwarded by argv[1], treated as writes. */
 export const UNKNOWN_COMMAND: CommandInfo = {
   name: "UNKNOWN",
+  errName: "unknown",
   id: COMMANDS.length,
   kind: Kind.Forward,
+  variant: 0,
   write: true,
   masterOnly: false,
   routeIndex: 1,
-  keySpec: KeySpec.Range,
-  firstKey: 1,
-  lastKey: 1,
-  keyStep: 1,
+  keySpec: KeySpec.Keys,
+  keyMode: KeyMode.Single,
+  specs: compileSpecs(CHANNEL_SPEC),
+  minArgs: 0,
+  maxArgs: 0x7fffffff,
+  subs: null,
+  alwaysChecked: false,
   nameBytes: Buffer.from("UNKNOWN"),
 };
 
@@ -261,53 +350,33 @@ export function lookupCommand(buf: Uint8Array, start: number, end: number): Comm
   }
 }
 
-/** Looks a command up by name (for the control plane and tests). */
-export function commandByName(name: string): CommandInfo | undefined {
-  const b = Buffer.from(name, "latin1");
-  return lookupCommand(b, 0, b.length);
+/** The subcommand of a container named by buf[start, end), or undefined (an unknown one). */
+export function lookupSub(info: CommandInfo, buf: Uint8Array, start: number, end: number): CommandInfo | undefined {
+  const subs = info.subs;
+  if (subs === null) return undefined;
+  for (let i = 0; i < subs.length; i++) {
+    const s = subs[i]!;
+    if (argEquals(buf, start, end, s.nameBytes)) return s;
+  }
+  return undefined;
 }
 
-/**
- * Collects the argument indexes of every key of a command with argc arguments, whose
- * arguments are readable through argAt (used only on the rare migration path).
- */
-export function keyIndexes(info: CommandInfo, argc: number, argAt: (i: number) => Uint8Array): number[] {
-  const out: number[] = [];
-  switch (info.keySpec) {
-    case KeySpec.None:
-      return out;
-    case KeySpec.Range: {
-      const last = info.lastKey < 0 ? argc + info.lastKey : info.lastKey;
-      for (let i = info.firstKey; i <= last && i < argc; i += info.keyStep) out.push(i);
-      return out;
-    }
-    case KeySpec.DestNumKeys:
-    case KeySpec.NumKeys: {
-      if (info.keySpec === KeySpec.DestNumKeys && argc > 1) out.push(1);
-      const at = info.firstKey;
-      if (at >= argc) return out;
-      const n = Number(Buffer.from(argAt(at)).toString("latin1"));
-      if (!Number.isInteger(n) || n < 0) return out;
-      for (let i = at + 1; i <= at + n && i < argc; i++) out.push(i);
-      return out;
-    }
-    case KeySpec.Streams: {
-      const s = streamsIndex(argc, argAt);
-      if (s < 0) return out;
-      const n = (argc - s - 1) >> 1;
-      for (let i = s + 1; i <= s + n; i++) out.push(i);
-      return out;
-    }
-  }
+/** Looks a command up by name (for the control plane and tests); "OBJECT|ENCODING" finds a subcommand. */
+export function commandByName(name: string): CommandInfo | undefined {
+  const bar = name.indexOf("|");
+  const b = Buffer.from(bar >= 0 ? name.slice(0, bar) : name, "latin1");
+  const info = lookupCommand(b, 0, b.length);
+  if (info === undefined || bar < 0) return info;
+  const s = Buffer.from(name.slice(bar + 1), "latin1");
+  return lookupSub(info, s, 0, s.length);
 }
 
 const STREAMS = Buffer.from("STREAMS");
 const BLOCK = Buffer.from("BLOCK");
 
-/** Index of the STREAMS keyword of XREAD/XREADGROUP, or -1. */
-export function streamsIndex(argc: number, argAt: (i: number) => Uint8Array): number {
-  for (let i = 1; i < argc; i++) if (equalsFolded(argAt(i), STREAMS)) return i;
-  return -1;
+/** Compares bytes to an upper-case ASCII word, ignoring case. */
+export function equalsFolded(a: Uint8Array, upper: Uint8Array): boolean {
+  return argEquals(a, 0, a.length, upper);
 }
 
 /** True when an XREAD/XREADGROUP carries a BLOCK option (before STREAMS). */
@@ -320,9 +389,81 @@ export function hasBlockOption(argc: number, argAt: (i: number) => Uint8Array): 
   return false;
 }
 
-/** Compares bytes to an upper-case ASCII word, ignoring case. */
-export function equalsFolded(a: Uint8Array, upper: Uint8Array): boolean {
-  if (a.length !== upper.length) return false;
-  for (let i = 0; i < a.length; i++) if (fold(a[i]!) !== upper[i]) return false;
-  return true;
+/** Index of the STREAMS keyword of XREAD/XREADGROUP, or -1. */
+export function streamsIndex(argc: number, argAt: (i: number) => Uint8Array): number {
+  for (let i = 1; i < argc; i++) if (equalsFolded(argAt(i), STREAMS)) return i;
+  return -1;
+}
+
+const STORE = Buffer.from("STORE");
+const LIMIT = Buffer.from("LIMIT");
+const GET = Buffer.from("GET");
+const BY = Buffer.from("BY");
+
+/**
+ * Walks SORT's options after the key: returns the index of the STORE destination (or -1) and
+ * puts the indexes of the BY and GET patterns in patterns (SORT's key spec marks them unknown:
+ * the keys they form derive from the sorted values).
+ */
+export function sortOptions(buf: Uint8Array, args: Int32Array, argc: number, patterns: KeyList | null): number {
+  let store = -1;
+  for (let i = 2; i < argc; i++) {
+    const s = args[2 * i]!;
+    const e = args[2 * i + 1]!;
+    if (argEquals(buf, s, e, LIMIT)) i += 2;
+    else if (argEquals(buf, s, e, BY) || argEquals(buf, s, e, GET)) {
+      if (patterns !== null && i + 1 < argc) patterns.push(i + 1);
+      i++;
+    } else if (argEquals(buf, s, e, STORE)) {
+      if (i + 1 < argc) store = i + 1;
+      i++;
+    }
+  }
+  return store;
+}
+
+/**
+ * Appends the argument index of every key a command names to out (channels are not keys).
+ * A container resolves its subcommand; SORT adds its STORE destination.
+ */
+export function keyIndexesOf(info: CommandInfo, buf: Uint8Array, args: Int32Array, argc: number, out: KeyList): void {
+  if (info.keyMode === KeyMode.Subcommand) {
+    if (argc < 2) return;
+    const sub = lookupSub(info, buf, args[2]!, args[3]!);
+    if (sub !== undefined) keyIndexesOf(sub, buf, args, argc, out);
+    return;
+  }
+  if (info.keySpec === KeySpec.None) return;
+  const n0 = out.n;
+  collectKeys(info.specs, buf, args, argc, out);
+  if (info.name === "MIGRATE" && out.n > n0 && args[7] === args[6]) {
+    // MIGRATE ... "" ... KEYS k1 k2: the empty key argument is a placeholder (Redis skips it).
+    out.idx.copyWithin(n0, n0 + 1, out.n);
+    out.n--;
+  }
+  if (info.keyMode === KeyMode.Sort && info.name === "SORT") {
+    const store = sortOptions(buf, args, argc, null);
+    if (store > 0) out.push(store);
+  }
+}
+
+/**
+ * Collects the argument indexes of every key of a command with argc arguments, whose
+ * arguments are readable through argAt (used only on the rare migration path).
+ */
+export function keyIndexes(info: CommandInfo, argc: number, argAt: (i: number) => Uint8Array): number[] {
+  const parts: Uint8Array[] = [];
+  const args = new Int32Array(argc * 2);
+  let p = 0;
+  for (let i = 0; i < argc; i++) {
+    const a = argAt(i);
+    parts.push(a);
+    args[2 * i] = p;
+    p += a.length;
+    args[2 * i + 1] = p;
+  }
+  const buf = Buffer.concat(parts);
+  const out = new KeyList();
+  keyIndexesOf(info, buf, args, argc, out);
+  return Array.from(out.idx.subarray(0, out.n));
 }

@@ -61,6 +61,12 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "session_max_args", type: "int", default: 1048576, min: 1, max: 1048576 * 8, reload: true, doc: "Most arguments in one command (codis: 1048576)." },
   { name: "session_max_bulk_len", type: "size", default: "512mb", reload: true, min: 1, doc: "Longest argument in bytes (Redis proto-max-bulk-len)." },
   { name: "session_max_inline_len", type: "size", default: "64kb", reload: true, min: 16, doc: "Longest inline command line in bytes." },
+  { name: "proxy_crossslot", type: "enum", default: "refuse", values: ["refuse", "first-key"], reload: true, doc: "Commands whose keys hash to several slots: refuse (-CROSSSLOT, as Redis Cluster) or first-key (codis: route by one key, unchecked)." },
+  { name: "proxy_allow_keys", type: "bool", default: false, reload: true, doc: "Serve KEYS by asking every group (it scans every key of every backend)." },
+  { name: "proxy_allow_flushdb", type: "bool", default: false, reload: true, doc: "Serve FLUSHDB by sending it to every group." },
+  { name: "proxy_allow_flushall", type: "bool", default: false, reload: true, doc: "Serve FLUSHALL by sending it to every group." },
+  { name: "backend_max_exclusive_conns", type: "int", default: 256, min: 1, max: 100_000, reload: true, doc: "Connections per backend per worker that serve one client at a time (blocked commands, transactions); beyond it such commands are refused." },
+  { name: "session_max_pubsub_bufsize", type: "size", default: "32mb", reload: true, min: 1024, doc: "Messages queued to a subscriber that does not read; beyond it the connection is closed (Redis: client-output-buffer-limit pubsub)." },
   { name: "slot_drain_timeout", type: "duration", default: "30s", reload: true, min: 1, doc: "How long a slot change waits for the slot's in-flight requests to finish before it fails." },
   { name: "log_level", type: "enum", default: "info", values: ["error", "warn", "info", "debug"], reload: true, doc: "Log verbosity." },
   { name: "jodis_name", type: "string", default: "", reload: false, doc: "jodis coordinator: zookeeper (zk), etcd (v3 API) or etcdv2; with jodis_addr the proxy registers itself there while online." },
@@ -117,6 +123,12 @@ export interface ProxyConfig {
   session_max_bulk_len: number;
   session_max_inline_len: number;
   slot_drain_timeout: number;
+  proxy_crossslot: string;
+  proxy_allow_keys: boolean;
+  proxy_allow_flushdb: boolean;
+  proxy_allow_flushall: boolean;
+  backend_max_exclusive_conns: number;
+  session_max_pubsub_bufsize: number;
   log_level: string;
   groups: GroupConfig[];
   [key: string]: unknown;

@@ -22,8 +22,41 @@ export const INVALID_PASSWORD = "ERR invalid password";
 /** (codis) SELECT family. */
 export const INVALID_DB = "ERR invalid DB index";
 export const dbOutOfRange = (n: number) => `ERR invalid DB index, only accept DB [0,${n})`;
-/** (codis) wrong arity of a command the proxy handles itself. */
-export const wrongArgs = (name: string) => `ERR wrong number of arguments for '${name}' command`;
+/** (Redis 7) wrong arity; name as Redis writes it: lower case, "container|sub" for a subcommand. */
+export const wrongArgs = (name: string) => `ERR wrong number of arguments for '${name.toLowerCase()}' command`;
+/** (Redis Cluster) the keys of one command (or one transaction) lie in several slots. */
+export const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
+/** (Redis 7.0 cluster) SORT patterns that may form keys of other slots. */
+export const SORT_BY_DENIED = "ERR BY option of SORT denied in Cluster mode.";
+export const SORT_GET_DENIED = "ERR GET option of SORT denied in Cluster mode.";
+/** (Redis) transactions. */
+export const MULTI_NESTED = "ERR MULTI calls can not be nested";
+export const EXEC_WITHOUT_MULTI = "ERR EXEC without MULTI";
+export const DISCARD_WITHOUT_MULTI = "ERR DISCARD without MULTI";
+export const WATCH_IN_MULTI = "ERR WATCH inside MULTI is not allowed";
+export const EXECABORT = "EXECABORT Transaction discarded because of previous errors.";
+/** (Redis) an EXEC refused before it ran (bad arity): the reason without its "ERR ". */
+export const execAborted = (why: string) => `EXECABORT Transaction discarded because of: ${why.replace(/^ERR /, "")}`;
+/** A command the proxy cannot queue in a transaction (it is answered by the proxy or fans out). */
+export const notInTransaction = (name: string) => handleRequest(`command '${name}' is not allowed inside a transaction`);
+/** The slot of a transaction changed owner before EXEC; nothing of it ran. */
+export const txSlotMoved = (slot: number) =>
+  `EXECABORT Transaction discarded because slot ${slot} changed owner while it was open`;
+/** (Redis) a RESP2 client in subscribed mode sent another command. */
+export const subscribedContext = (name: string) =>
+  `ERR Can't execute '${name.toLowerCase()}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context`;
+/** (Redis) CLIENT SETNAME with a bad name. */
+export const BAD_CLIENT_NAME = "ERR Client names cannot contain spaces, newlines or special characters.";
+/** Every connection a worker may hold for one client at a time to this backend is taken. */
+export const exclusiveExhausted = (addr: string, max: number) =>
+  handleRequest(`too many blocked clients and transactions on backend ${addr} (backend_max_exclusive_conns = ${max})`);
+/** Blocking commands need CLIENT UNBLOCK so a slot change never waits for a block. */
+export const noClientUnblock = (addr: string) =>
+  handleRequest(`blocking commands need CLIENT ID and CLIENT UNBLOCK (Redis >= 5), backend ${addr} has none`);
+/** (Redis Cluster) keys of several hash tags in a slot being moved by a codis method. */
+export const TRYAGAIN_MULTIKEY = "TRYAGAIN Multiple keys request during rehashing of slot";
+/** A blocking command or transaction waited too long for its slot to settle. */
+export const slotBusy = (slot: number) => `TRYAGAIN slot ${slot} is being changed, try again`;
 /** (codis) SLOTSINFO addr naming an unknown backend. */
 export const backendNotFound = (addr: string) => `ERR backend server '${addr}' not found`;
 /** (codis) bad slot numbers for SLOTSSCAN / SLOTSMAPPING. */

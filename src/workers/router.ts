@@ -14,17 +14,17 @@
 // commands on one key can never be reordered.
 
 import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WORDS_PER_SLOT,
-  FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
-import { SLOT_COUNT, slotOf } from "../core/slot.js";
+  FORWARD_SYNC, FORWARD_SEMI_ASYNC, FORWARD_REDIS } from "../core/slot-table.js";
+import { SLOT_COUNT, slotOf, hashTag } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
 import { Req, countSlot, uncountSlot, Transform } from "./request.js";
 import { RequestScanner } from "../core/resp-scanner.js";
-import { encodeSubCommand } from "../core/resp-encoder.js";
-import { KeySpec, type CommandInfo } from "../core/command-table.js";
+import { encodeSubCommand, errorReply } from "../core/resp-encoder.js";
+import { KeySpec, KeyMode, type CommandInfo } from "../core/command-table.js";
 import * as E from "../core/errors.js";
 import { log } from "../log.js";
 import { Pool, Route } from "./pool.js";
-import { forwardKept, type ForwardHost, type Forwarder } from "./forward/forward.js";
+import { forwardKept, keptKeyIndexes, type ForwardHost, type Forwarder } from "./forward/forward.js";
 import { SyncForward } from "./forward/sync.js";
 import { SemiAsyncForward } from "./forward/semi-async.js";
 import { RedisForward } from "./forward/redis.js";
@@ -126,6 +126,11 @@ export class Router implements ForwardHost {
     return this.heldCount;
   }
 
+  /** The sequence word of a slot's record (moves on every lock, swap and unlock). */
+  slotSeq(slot: number): number {
+    return Atomics.load(this.table.words, slot * WORDS_PER_SLOT);
+  }
+
   /** The decoded route of a slot, refreshed when its sequence moved. */
   route(slot: number): Route {
     const r = this.routes[slot]!;
@@ -211,16 +216,25 @@ export class Router implements ForwardHost {
 
   /** Sends a request that carries no key to the backend of some online slot. */
   dispatchKeyless(req: Req, buf: Buffer, start: number, end: number): void {
+    const s = this.anyOnlineSlot();
+    if (s >= 0) {
+      this.dispatch(req, s, buf, start, end, null, 0);
+      return;
+    }
+    req.failed = true;
+    req.completeWith(E.SLOT_NOT_READY_REPLY, true);
+  }
+
+  /** Some online slot (the same one while it stays online), or -1 when none is. */
+  anyOnlineSlot(): number {
     for (let i = 0; i < SLOT_COUNT; i++) {
       const s = (this.anySlot + i) & (SLOT_COUNT - 1);
       if (this.route(s).state & ONLINE) {
         this.anySlot = s;
-        this.dispatch(req, s, buf, start, end, null, 0);
-        return;
+        return s;
       }
     }
-    req.failed = true;
-    req.completeWith(E.SLOT_NOT_READY_REPLY, true);
+    return -1;
   }
 
   private pickConn(route: Route, cmd: CommandInfo, db: number, resp3: boolean, slot: number): BackendConn {
@@ -265,6 +279,14 @@ export class Router implements ForwardHost {
     if (route.from === null || req.args === null || argc === 0 || req.cmd!.keySpec === KeySpec.None) {
       // No source, or no key to move: the target answers.
       forwardKept(req, route.master!, slot);
+      return;
+    }
+    if (route.method !== FORWARD_REDIS && req.cmd!.keyMode !== KeyMode.Single && spansTags(req)) {
+      // codis's methods move one key's hash-tag group (SLOTSMGRTTAGONE, the wrapper's key): a
+      // command whose keys share the slot but not the tag would run on the target without the
+      // others. Redis Cluster answers such a request TRYAGAIN while its slot is being moved.
+      req.failed = true;
+      req.completeWith(TRYAGAIN_REPLY, true);
       return;
     }
     const f = route.method === FORWARD_SEMI_ASYNC ? this.semiAsync : route.method === FORWARD_SYNC ? this.sync : this.redis;
@@ -370,6 +392,17 @@ export class Router implements ForwardHost {
 }
 
 const subScanner = new RequestScanner();
+const TRYAGAIN_REPLY = errorReply(E.TRYAGAIN_MULTIKEY);
+
+/** True when a kept request names keys of more than one hash tag. */
+function spansTags(req: Req): boolean {
+  const keys = keptKeyIndexes(req);
+  if (keys.length < 2) return false;
+  const at = (i: number) => hashTag(req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
+  const first = at(keys[0]!);
+  for (let k = 1; k < keys.length; k++) if (!Buffer.from(at(keys[k]!)).equals(first)) return true;
+  return false;
+}
 
 /** Keeps a request's bytes and argument offsets for a later send. */
 function keepBytes(req: Req, buf: Buffer, start: number, end: number, args: Int32Array | null, argc: number): void {

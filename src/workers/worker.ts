@@ -22,6 +22,12 @@ import { Session } from "./session.js";
 import { WorkerStats, type WorkerStatsSnapshot } from "./stats.js";
 import { setInflightRow } from "./request.js";
 import type { WorkerContext } from "./context.js";
+import { ExclusivePools } from "./exclusive.js";
+import { SlotWatch } from "./slot-watch.js";
+import { BlockingManager, type ExclusiveHost } from "./blocking.js";
+import { TxManager } from "./transaction.js";
+import { PubSubHub } from "./pubsub.js";
+import { ClusterWide } from "./cluster-wide.js";
 import type { ListenSpec, MainToWorker, WorkerInit, WorkerToMain } from "./messages.js";
 import { log, setLogLevel } from "../log.js";
 
@@ -54,12 +60,30 @@ const stats = new WorkerStats();
 const sessions = new Set<Session>();
 let sessionSeq = 0;
 
+const exclusive = new ExclusivePools(() => routerSettings(config), () => config.backend_max_exclusive_conns);
+const watch = new SlotWatch();
+const exclusiveHost: ExclusiveHost = {
+  router,
+  exclusive,
+  watch,
+  get config() {
+    return config;
+  },
+};
+
 const ctx: WorkerContext = {
   get config() {
     return config;
   },
   router,
   stats,
+  exclusive,
+  watch,
+  blocking: new BlockingManager(exclusiveHost),
+  transactions: new TxManager(exclusiveHost),
+  pubsub: new PubSubHub(router, watch, () => config.product_auth),
+  cluster: new ClusterWide(router, () => config),
+  sessions: () => sessions,
   version: init.version,
   nextSessionId: () => init.index * 1_000_000_000 + ++sessionSeq,
   slotMapping(slot: number): RespInput {
@@ -123,6 +147,7 @@ port.on("message", (m: MainToWorker) => {
       return;
     case "slots":
       router.slotsChanged();
+      watch.tick(); // held blocked calls and transactions react to the change at once
       send({ t: "ack", seq: m.seq });
       return;
     case "online":

@@ -92,6 +92,11 @@ export class RawClient {
     return this.frames.splice(0);
   }
 
+  /** Every reply frame received and not yet read (for streams of messages). */
+  takeFrames(): Buffer[] {
+    return this.frames.splice(0);
+  }
+
   close(): void {
     this.socket.destroy();
   }

@@ -17,6 +17,14 @@ describe("proxy configuration", () => {
     expect(warnings.join()).toContain("proxy_heap_placeholder");
   });
 
+  it("loads codis 3.2.2's shipped proxy.toml (../shared/peers/codis-config) to codis's defaults", () => {
+    const text = readFileSync(new URL("../../../shared/peers/codis-config/proxy.toml", import.meta.url), "utf8");
+    const { config, warnings } = validateProxyConfig(parse(text) as Record<string, unknown>);
+    expect(warnings).toEqual([]);
+    const defaults = validateProxyConfig({}).config;
+    for (const def of PROXY_KEYS) expect(config[def.name], def.name).toEqual(defaults[def.name]);
+  });
+
   it("names the key and the reason on invalid input", () => {
     const bad: [Record<string, unknown>, string][] = [
       [{ session_max_pipeline: 0 }, "invalid session_max_pipeline: must be ≥ 1"],
