@@ -4,11 +4,15 @@
 // NOKEY and is simply absent or already moved. BUSYKEY means the target holds a copy the
 // source should not have kept; the source's copy is the live one (a write would have moved it
 // first), so the step is retried with REPLACE.
+//
+// Every key of the command moves, in one MIGRATE (see commandKeys in forward.ts): a command of
+// several keys must never run on the target while one of them is still on the source. Each key
+// is named once: MIGRATE ... KEYS k k restores k twice and fails with BUSYKEY (Redis 7.0).
 
 import type { Req } from "../request.js";
 import type { Route } from "../pool.js";
 import {
-  errorText, failMigration, forwardKept, keptKeyIndexes, splitAddr, type ForwardHost, type Forwarder,
+  commandKeys, errorText, failMigration, forwardKept, keyAt, splitAddr, type ForwardHost, type Forwarder,
 } from "./forward.js";
 
 export class RedisForward implements Forwarder {
@@ -20,7 +24,7 @@ export class RedisForward implements Forwarder {
 
   private step(req: Req, slot: number, route: Route, replace: boolean): void {
     const target = route.master!;
-    const keys = keptKeyIndexes(req);
+    const keys = commandKeys(req, slot);
     if (keys.length === 0) {
       forwardKept(req, target, slot);
       return;
@@ -32,7 +36,7 @@ export class RedisForward implements Forwarder {
     if (replace) args.push("REPLACE");
     if (settings.productAuth) args.push("AUTH", settings.productAuth);
     args.push("KEYS");
-    for (const i of keys) args.push(req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
+    for (const i of keys) args.push(keyAt(req, i));
     route.from!.conn(req.db, req.resp3, slot).sendInternal(args, (_r, reply, isError) => {
       if (!isError) {
         forwardKept(req, target, slot);
