@@ -62,6 +62,7 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "session_max_bulk_len", type: "size", default: "512mb", reload: true, min: 1, doc: "Longest argument in bytes (Redis proto-max-bulk-len)." },
   { name: "session_max_inline_len", type: "size", default: "64kb", reload: true, min: 16, doc: "Longest inline command line in bytes." },
   { name: "slot_drain_timeout", type: "duration", default: "30s", reload: true, min: 1, doc: "How long a slot change waits for the slot's in-flight requests to finish before it fails." },
+  { name: "slot_lock_wait_timeout", type: "duration", default: "5s", reload: true, min: 0, doc: "How long a request of a locked slot (a migration step the dashboard has not finished) waits; then it fails, not run, with an error naming the slot. The slot stays locked until the dashboard's next step (0: wait for ever, as codis)." },
   { name: "log_level", type: "enum", default: "info", values: ["error", "warn", "info", "debug"], reload: true, doc: "Log verbosity." },
   { name: "jodis_name", type: "string", default: "", reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
   { name: "jodis_addr", type: "string", default: "", reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
@@ -117,6 +118,7 @@ export interface ProxyConfig {
   session_max_bulk_len: number;
   session_max_inline_len: number;
   slot_drain_timeout: number;
+  slot_lock_wait_timeout: number;
   log_level: string;
   groups: GroupConfig[];
   [key: string]: unknown;

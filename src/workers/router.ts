@@ -19,7 +19,7 @@ import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
 import { Req, countSlot, uncountSlot, Transform } from "./request.js";
 import { RequestScanner } from "../core/resp-scanner.js";
-import { encodeSubCommand } from "../core/resp-encoder.js";
+import { encodeSubCommand, errorReply } from "../core/resp-encoder.js";
 import { KeySpec, type CommandInfo } from "../core/command-table.js";
 import * as E from "../core/errors.js";
 import { log } from "../log.js";
@@ -38,6 +38,8 @@ export interface RouterSettings extends BackendOptions {
   /** Deadline for retried migration steps and backend replies (ms). */
   recvTimeout: number;
   pingPeriod: number;
+  /** slot_lock_wait_timeout (ms): the longest a request waits for a locked slot; 0 = no bound. */
+  lockWaitTimeout: number;
 }
 
 const tmpRecord: SlotRecord = emptyRecord();
@@ -47,6 +49,8 @@ export class Router implements ForwardHost {
   /** Requests held because their slot is locked, per slot. */
   private readonly held: (Req[] | undefined)[] = new Array(SLOT_COUNT);
   private heldCount = 0;
+  /** Held requests failed by the lock-wait bound (a counter for stats). */
+  heldExpired = 0;
   private readonly routes: Route[] = [];
   private addrs: string[] = [];
   private readonly addrIndex = new Map<string, number>();
@@ -101,6 +105,7 @@ export class Router implements ForwardHost {
     this.held[slot] = undefined;
     this.heldCount -= list.length;
     for (const req of list) {
+      req.heldAt = 0;
       // A request whose client left is dropped here rather than run for nobody.
       if (req.owner !== null && req.owner.alive()) this.dispatch(req, slot, req.buf!, req.start, req.end, req.args, req.argc);
     }
@@ -245,6 +250,8 @@ export class Router implements ForwardHost {
       list = [];
       this.held[slot] = list;
     }
+    // performance.now() only here, on the rare held path; expireHeld() compares against it.
+    req.heldAt = performance.now();
     list.push(req);
     this.heldCount++;
     // The bound of held work: every live client holds at most session_max_pipeline requests;
@@ -252,6 +259,73 @@ export class Router implements ForwardHost {
     if (this.heldCount > this.purgeAt) this.purgeDeadHeld();
     // If the control thread unlocks the slot right after our read, its "slots" message is
     // handled after this task, when the request is already in the list: nothing is stranded.
+  }
+
+  /**
+   * Fails, without running them, the held requests that waited slot_lock_wait_timeout for their
+   * locked slot. Called from the worker's one timer (no timer per request); a slot's requests
+   * are held in arrival order, so the expired ones are a prefix of its list.
+   *
+   * The slot itself stays LOCKED: only the control thread changes a record, and only when the
+   * dashboard pushes its next step. A proxy must never unlock a slot on its own, to either side.
+   * The lock means a dashboard is between `prepared` (every proxy stopped sending the slot to the
+   * source) and `migrating` (every proxy sends it to the target, moving keys first); when it
+   * died in between, some proxies may already have been told `migrating` and others not, and a
+   * restarted dashboard may push `migrating` again, or roll back to `preparing`. A proxy that
+   * unlocked to the source could write a key there after another proxy moved it to the target
+   * (the bulk move then overwrites the newer copy: a lost write); one that unlocked to the
+   * target would move keys while other proxies still write the source after a rollback. Failing
+   * the request (not run, so the client may retry) is the only choice that keeps one writer per
+   * key; the lock ends when the dashboard comes back and resumes from its stored state
+   * (dashboard/migration.ts).
+   */
+  expireHeld(now: number): void {
+    const bound = this.settings.lockWaitTimeout;
+    if (this.heldCount !== 0 && bound > 0) this.failExpired(now, bound);
+    // One line per worker every few seconds at most, however many clients wait (the control
+    // thread logs each stuck lock once, with its slot and age).
+    if (this.expiredSinceLog > 0 && now - this.expiredLoggedAt >= 5000) {
+      log.warn(`${this.expiredSinceLog} request(s) of locked slots (last: slot ${this.expiredSlot}) failed, not run, after waiting slot_lock_wait_timeout = ${bound} ms`);
+      this.expiredSinceLog = 0;
+      this.expiredLoggedAt = now;
+    }
+  }
+
+  private failExpired(now: number, bound: number): void {
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const list = this.held[s];
+      if (list === undefined || now - list[0]!.heldAt < bound) continue;
+      let n = 1;
+      while (n < list.length && now - list[n]!.heldAt >= bound) n++;
+      const expired = list.splice(0, n);
+      if (list.length === 0) this.held[s] = undefined;
+      this.heldCount -= n;
+      for (const req of expired) {
+        const waited = Math.round(now - req.heldAt);
+        req.heldAt = 0;
+        if (req.owner === null || !req.owner.alive()) continue;
+        this.heldExpired++;
+        this.expiredSinceLog++;
+        this.expiredSlot = s;
+        req.failed = true;
+        req.completeWith(errorReply(E.slotLocked(s, waited)), true);
+      }
+    }
+  }
+
+  private expiredSinceLog = 0;
+  private expiredSlot = -1;
+  private expiredLoggedAt = -Infinity;
+
+  /** Per slot with held requests: [slot, requests, age of the oldest (ms)], flattened (for stats). */
+  heldBySlot(now: number): number[] {
+    const out: number[] = [];
+    if (this.heldCount === 0) return out;
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const list = this.held[s];
+      if (list !== undefined) out.push(s, list.length, Math.round(now - list[0]!.heldAt));
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------
