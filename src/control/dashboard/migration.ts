@@ -14,8 +14,9 @@
 //    step; the step is retried, never skipped.
 //  - `prepared` is the barrier: every proxy holds the slot locked, so when any proxy starts
 //    treating it as migrating, none still writes the source directly.
-//  - The mover runs only for a slot whose `migrating` state is in the store, and `finished` is
-//    pushed and stored only after the mover proved the source empty.
+//  - The mover runs only once every proxy answered the `migrating` push (it starts while that
+//    state is being stored), and `finished` is pushed and stored only after the mover proved
+//    the source empty.
 //  - The stored state is all a restarted dashboard needs: preparing → store and push prepared;
 //    prepared → push prepared again (every proxy locked), then migrating; migrating → run the
 //    mover again (it moves what is left); finished → push finished again. Each of these is
@@ -33,6 +34,7 @@ import { clone } from "./topology.js";
 import { ActionState, isGroupPromoting, newSlotMapping, type SlotMapping } from "../models.js";
 import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/mover.js";
 import { RoundClock } from "./round-clock.js";
+import { EarlyFinisher } from "./early-finish.js";
 
 /** What the engine needs from the dashboard. */
 export interface ActionHost {
@@ -136,13 +138,12 @@ export class SlotActionEngine {
   /** One round: pick a batch, walk it to migrating, move, finish. false when there was nothing to do. */
   async round(signal: AbortSignal): Promise<boolean> {
     const clock = new RoundClock();
-    const plan = await this.host.withLock(() => this.prepare(clock));
+    const plan = await this.host.withLock(() => this.prepare(clock, signal));
     if (!plan) return false;
     try {
-      const jobs = [...plan.moves.values()].map((job) => this.moveAndComplete(job, signal, clock));
-      if (plan.finished.length) jobs.push(this.host.withLock(() => this.complete(plan.finished, clock)));
-      const results = await Promise.allSettled(jobs);
+      const results = await Promise.allSettled(plan.jobs);
       for (const r of results) if (r.status === "rejected") throw r.reason;
+      if (plan.storeError !== undefined) throw stepError(plan.batch[0]!, "store migrating", plan.storeError);
     } finally {
       this.executor -= plan.executing;
     }
@@ -156,7 +157,7 @@ export class SlotActionEngine {
    * Under the lock: picks up to migration_parallel_slots slots (those in progress first, then
    * pending ones unless disabled; lowest action index first) and walks them up to `migrating`.
    */
-  private async prepare(clock: RoundClock): Promise<{ moves: Map<string, MoveJob>; finished: number[]; executing: number; batch: number[] } | undefined> {
+  private async prepare(clock: RoundClock, signal: AbortSignal): Promise<{ jobs: Promise<void>[]; storeError?: unknown; executing: number; batch: number[] } | undefined> {
     const topo = this.host.topology();
     const byIndex = (a: SlotMapping, b: SlotMapping): number => a.action.index - b.action.index || a.id - b.id;
     const active = topo.slots.filter((m) => m.action.state !== ActionState.Nothing && m.action.state !== ActionState.Pending).sort(byIndex);
@@ -194,6 +195,7 @@ export class SlotActionEngine {
     //    may have moved keys to the target or created new ones there.
     const preparing = at(ActionState.Preparing);
     const inherited = at(ActionState.Prepared);
+    let migratingNow: SlotMapping[] = [];
     const toPrepare = preparing.map((m) => withState(m, ActionState.Prepared));
     await clock.time("store", () => topo.updateSlots(toPrepare));
     const lock = [...inherited, ...toPrepare];
@@ -204,11 +206,10 @@ export class SlotActionEngine {
         await clock.time("push", () => this.host.resync(lock));
       } catch (e) {
         // Unlock again (best effort) the slots that began this round in preparing, so the proxies
-        // that did lock them serve them from the source until the retry. Slots stored as prepared
-        // before this round stay as they are (see above); their requests wait, bounded by each
-        // proxy's slot_lock_wait_timeout.
-        // The store goes back to preparing whatever the rollback push gives: no proxy can be
-        // migrating these slots, which is all `preparing` promises.
+        // that did lock them serve them from the source until the retry, and store them back as
+        // preparing whatever the rollback push gives (no proxy can be migrating them, which is
+        // all `preparing` promises). Slots stored as prepared before this round stay as they are
+        // (see above); their requests wait, bounded by each proxy's slot_lock_wait_timeout.
         if (preparing.length) {
           this.host.log.warn(`slot-[${ids(preparing)}] resync-rollback to preparing`);
           await this.host.resync(preparing).catch((e2) => this.host.log.warn(`rollback: ${errText(e2)}`));
@@ -220,11 +221,16 @@ export class SlotActionEngine {
       this.host.log.warn(`slot-[${ids(next)}] resync to migrating`);
       await this.step(next[0]!.id, "resync to migrating", () => clock.time("push", () => this.host.resync(next)));
       clock.lockedMs = performance.now() - lockedFrom;
-      await clock.time("store", () => topo.updateSlots(next));
+      migratingNow = next;
     }
 
+    // Every proxy now forwards these slots: the movers start at once, and `migrating` is stored
+    // meanwhile (the lock stays held until it is, so complete() and every other writer of the
+    // topology come after it). Moving before the store says `migrating` is safe: a dashboard
+    // that dies now finds `prepared`, and locks the slots in every proxy again before it lets
+    // them migrate (see above); what the mover moved stays moved.
     const moves = new Map<string, MoveJob>();
-    const migrating = at(ActionState.Migrating);
+    const migrating = [...at(ActionState.Migrating), ...migratingNow];
     for (const m of migrating) {
       const from = topo.groupMaster(m.group_id);
       const to = topo.groupMaster(m.action.target_id);
@@ -236,7 +242,14 @@ export class SlotActionEngine {
     // Counted under the lock, so a promotion that checks it (slots-migration is running) cannot
     // slip in between here and the movers starting.
     this.executor += migrating.length;
-    return { moves, finished: at(ActionState.Finished).map((m) => m.id), executing: migrating.length, batch };
+    const finished = at(ActionState.Finished).map((m) => m.id);
+    const jobs = [...moves.values()].map((job) => this.moveAndComplete(job, signal, clock));
+    if (finished.length) jobs.push(this.host.withLock(() => this.complete(finished, clock)));
+    let storeError: unknown;
+    await clock.time("store", () => topo.updateSlots(migratingNow)).catch((e) => {
+      storeError = e;
+    });
+    return { jobs, storeError, executing: migrating.length, batch };
   }
 
   private async moveAndComplete(job: MoveJob, signal: AbortSignal, clock: RoundClock): Promise<void> {
@@ -247,20 +260,32 @@ export class SlotActionEngine {
       const mover = this.host.moverFor(method);
       const c = this.host.config;
       this.host.log.info(`slot-[${sidList(job.sids)}] moving ${job.from} → ${job.to} (${method})`);
-      await this.step(first, "move", () => clock.time("move", () => mover.moveSlots(job.sids, job.from, job.to, {
-        connect: this.host.connect,
-        password: c.product_auth || undefined,
-        timeoutMs: c.migration_timeout,
-        maxBulks: c.migration_async_maxbulks,
-        maxBytes: c.migration_async_maxbytes,
-        numKeys: c.migration_async_numkeys,
-        keysPerSecond: c.migration_max_keys_per_second,
-        gate: () => this.gate(job, signal),
-        onProgress: (sid, db, n) => {
-          this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
-        },
-        log: (msg) => this.host.log.info(msg),
-      }, signal)));
+      const topo = this.host.topology();
+      const early = new EarlyFinisher((sids) => clock.time("push", () =>
+        this.host.resync(sids.map((sid) => topo.slots[sid]!)
+          // `prepared` in memory: the job started before its `migrating` write landed.
+          .filter((m) => m.action.state === ActionState.Migrating || m.action.state === ActionState.Prepared)
+          .map((m) => withState(m, ActionState.Finished)))), this.host.log);
+      try {
+        await this.step(first, "move", () => clock.time("move", () => mover.moveSlots(job.sids, job.from, job.to, {
+          connect: this.host.connect,
+          password: c.product_auth || undefined,
+          timeoutMs: c.migration_timeout,
+          maxBulks: c.migration_async_maxbulks,
+          maxBytes: c.migration_async_maxbytes,
+          numKeys: c.migration_async_numkeys,
+          keysPerSecond: c.migration_max_keys_per_second,
+          gate: () => this.gate(job, signal),
+          onProgress: (sid, db, n) => {
+            this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
+          },
+          onSlotDone: (sid) => early.slotDone(sid),
+          log: (msg) => this.host.log.info(msg),
+        }, signal)));
+      } finally {
+        // complete() pushes `finished` for every slot of the job again, after these pushes.
+        await early.settle();
+      }
     }
     await this.host.withLock(() => this.complete(job.sids, clock));
   }
