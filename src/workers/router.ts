@@ -28,6 +28,7 @@ import { forwardKept, type ForwardHost, type Forwarder } from "./forward/forward
 import { SyncForward } from "./forward/sync.js";
 import { SemiAsyncForward } from "./forward/semi-async.js";
 import { RedisForward } from "./forward/redis.js";
+import { MovedKeys } from "./forward/moved-keys.js";
 
 export { Pool } from "./pool.js";
 
@@ -60,9 +61,10 @@ export class Router implements ForwardHost {
   private anySlot = 0;
   private _settings: RouterSettings;
   // The forward methods of migrating slots (forward/*.ts), one instance per worker.
-  private readonly sync: Forwarder = new SyncForward();
-  private readonly semiAsync: Forwarder = new SemiAsyncForward(this);
-  private readonly redis: Forwarder = new RedisForward(this);
+  private readonly moved = new MovedKeys();
+  private readonly sync: Forwarder = new SyncForward(this.moved);
+  private readonly semiAsync: Forwarder = new SemiAsyncForward(this, this.moved);
+  private readonly redis: Forwarder = new RedisForward(this, this.moved);
 
   constructor(private readonly table: SlotTable, settings: RouterSettings) {
     this._settings = settings;

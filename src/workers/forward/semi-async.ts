@@ -37,6 +37,7 @@ import {
   type ForwardHost, type Forwarder, type MoveVerdict,
 } from "./forward.js";
 import { TAGONE_TIMEOUT } from "./sync.js";
+import type { MovedKeys } from "./moved-keys.js";
 
 const WRAPPER = Buffer.from("SLOTSMGRT-EXEC-WRAPPER");
 const parts: number[] = [];
@@ -62,12 +63,19 @@ export class SemiAsyncForward implements Forwarder {
   private laneBusy = false;
   private readonly laneKicks: number[] = [];
 
-  constructor(private readonly host: ForwardHost) {}
+  constructor(private readonly host: ForwardHost, private readonly moved: MovedKeys) {}
 
   start(req: Req, slot: number, route: Route): void {
     const lane = this.lanes.get(slot);
     if (lane !== undefined) {
       lane.push(req); // keep this worker's order for the slot behind the request in progress
+      return;
+    }
+    // No lane: no request of the slot is mid-step here, so one whose keys are all known off
+    // the source may go straight to the target (moved-keys.ts).
+    const keys = commandKeys(req, slot);
+    if (keys.length === 0 || this.moved.allMoved(req, slot, route, keys)) {
+      forwardKept(req, route.master!, slot);
       return;
     }
     this.lanes.set(slot, new ReqQueue());
@@ -76,7 +84,7 @@ export class SemiAsyncForward implements Forwarder {
 
   private step(req: Req, slot: number, route: Route): void {
     const keys = commandKeys(req, slot);
-    if (keys.length === 0) {
+    if (keys.length === 0 || this.moved.allMoved(req, slot, route, keys)) {
       forwardKept(req, route.master!, slot);
       this.nextInLane(slot);
       return;
@@ -93,6 +101,7 @@ export class SemiAsyncForward implements Forwarder {
     ranges[1] = req.args![2 * ki + 1]!;
     ranges.set(req.args!.subarray(0, req.argc * 2), 2);
     const bytes = encodeFromRanges(WRAPPER, req.buf!, ranges, req.argc + 1);
+    const seq = route.seq;
     const cb: InternalCallback = (_r, reply, isError) => {
       if (isError) {
         this.fail(req, slot, errorText(reply));
@@ -101,6 +110,7 @@ export class SemiAsyncForward implements Forwarder {
       const n = splitArrayReply(reply, 0, reply.length, parts);
       const code = n === 2 ? integerAt(reply, parts[0]!, parts[1]!) : undefined;
       if (code === 0) {
+        this.moved.note(req, slot, seq, [ki]);
         forwardKept(req, route.master!, slot);
         this.nextInLane(slot);
       } else if (code === 1) {
@@ -119,10 +129,12 @@ export class SemiAsyncForward implements Forwarder {
   private moveAll(req: Req, slot: number, route: Route, keys: number[]): void {
     const target = route.master!;
     const [host, port] = splitAddr(target.addr);
+    const seq = route.seq;
     const moves = new KeyMoves(keys.length, judgeWrappedMove, (error, busy) => {
       if (error !== null) this.fail(req, slot, error);
       else if (busy) this.retry(req, slot, route);
       else {
+        this.moved.note(req, slot, seq, keys);
         forwardKept(req, target, slot);
         this.nextInLane(slot);
       }

@@ -14,6 +14,7 @@ import { preview } from "../merge.js";
 import {
   KeyMoves, commandKeys, errorText, failMigration, forwardKept, keyAt, splitAddr, type Forwarder, type MoveVerdict,
 } from "./forward.js";
+import type { MovedKeys } from "./moved-keys.js";
 
 /** codis-proxy's bound of one SLOTSMGRTTAGONE on the source (ms). */
 export const TAGONE_TIMEOUT = "3000";
@@ -25,17 +26,26 @@ export function judgeTagOne(reply: Buffer, isError: boolean): MoveVerdict {
 }
 
 export class SyncForward implements Forwarder {
+  constructor(private readonly moved: MovedKeys) {}
+
   start(req: Req, slot: number, route: Route): void {
     const target = route.master!;
     const keys = commandKeys(req, slot);
-    if (keys.length === 0) {
+    if (keys.length === 0 || (!this.moved.busy(slot) && this.moved.allMoved(req, slot, route, keys))) {
       forwardKept(req, target, slot);
       return;
     }
     const [host, port] = splitAddr(target.addr);
+    const seq = route.seq;
+    this.moved.begin(slot);
     const moves = new KeyMoves(keys.length, judgeTagOne, (error) => {
-      if (error === null) forwardKept(req, target, slot);
-      else failMigration(req, route, slot, error);
+      this.moved.end(slot);
+      if (error === null) {
+        this.moved.note(req, slot, seq, keys);
+        forwardKept(req, target, slot);
+      } else {
+        failMigration(req, route, slot, error);
+      }
     });
     const conn = route.from!.conn(req.db, req.resp3, slot);
     for (const i of keys) conn.sendInternal(["SLOTSMGRTTAGONE", host, port, TAGONE_TIMEOUT, keyAt(req, i)], moves.cb, slot);
