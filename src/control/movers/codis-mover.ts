@@ -25,12 +25,19 @@ export class CodisMover implements SlotMover {
     const conn = await opts.connect(from, { password: opts.password, timeoutMs: cmdTimeout + 5000 });
     const throttle = new Throttle(opts.keysPerSecond ?? 0);
     try {
-      for (const sid of sids) {
-        for (const db of await keyspaceDbs(conn)) {
-          await conn.call("SELECT", db);
+      // The dbs holding keys are read once: no key of a migrating slot appears on the source
+      // meanwhile (no proxy writes it), so a db without any now cannot hold one of them later.
+      // db by db, slot by slot: one SELECT per db, not per slot.
+      const dbs = await keyspaceDbs(conn);
+      const left = new Map(sids.map((sid) => [sid, dbs.length]));
+      for (const db of dbs) {
+        await conn.call("SELECT", db);
+        for (const sid of sids) {
           await this.drain(conn, sid, db, target, cmdTimeout, opts, throttle, signal);
+          const n = left.get(sid)! - 1;
+          left.set(sid, n);
+          if (n === 0) opts.onSlotDone?.(sid);
         }
-        opts.onSlotDone?.(sid);
       }
     } finally {
       conn.close();
