@@ -179,6 +179,8 @@ export interface ConfigJson {
   migration_async_maxbytes: string;
   migration_async_numkeys: number;
   migration_timeout: string;
+  /** slotway only (codis has no such key). */
+  migration_max_keys_per_second?: number;
   sentinel_client_timeout: string;
   sentinel_quorum: number;
   sentinel_parallel_syncs: number;

@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { PROXY_KEYS, type ProxyConfig } from "../core/config-schema.js";
 import { SLOT_COUNT } from "../core/slot.js";
+import { lockReport, lockMetrics } from "./lock-report.js";
 import { SlotController } from "./slot-controller.js";
 import { WorkerSet } from "./worker-set.js";
 import { loadProxyConfig, planReload, mergeReload } from "./config.js";
@@ -66,7 +67,7 @@ export class ProxyServer {
     this.config = opts.config;
     const c = this.config;
     this.workerCount = c.proxy_workers > 0 ? c.proxy_workers : defaultWorkers();
-    this.slots = new SlotController(this.workerCount, () => this.config.slot_drain_timeout);
+    this.slots = new SlotController(this.workerCount, () => this.config.slot_drain_timeout, () => this.config.slot_lock_wait_timeout);
     const listen = listenSpec(c);
     this.workers = new WorkerSet({
       count: this.workerCount,
@@ -120,6 +121,7 @@ export class ProxyServer {
     await this.startAdmin();
     this.qpsTimer = setInterval(() => void this.sampleQps(), 1000);
     this.qpsTimer.unref();
+    this.slots.watchLocks();
     const c = this.config;
     log.info(`slotway ${VERSION} proxy "${c.product_name}" on ${c.proxy_addr} (${this.workerCount} worker thread${this.workerCount === 1 ? "" : "s"}), admin on ${c.admin_addr}, token ${this.model.token}`);
     // Standalone and --fillslots proxies are filled and online before the client port opens,
@@ -261,6 +263,7 @@ export class ProxyServer {
     if (this.closed) return;
     this.closed = true;
     if (this.qpsTimer) clearInterval(this.qpsTimer);
+    this.slots.stopWatch();
     // First, so that jodis clients stop choosing this proxy before its port closes.
     await this.jodis?.close();
     this.admin?.close();
@@ -418,6 +421,8 @@ export class ProxyServer {
       slotway: {
         workers: this.workerCount,
         held_requests: sum((w) => w.heldRequests),
+        held_requests_expired: sum((w) => w.heldExpired),
+        locked_slots: lockReport(this.slots.lockedSlots(), per),
         protocol_errors: sum((w) => w.protocolErrors),
         slots_online: this.slots.onlineCount(),
       },
@@ -445,6 +450,7 @@ export class ProxyServer {
     metric("slotway_sessions_total", "counter", "Client connections accepted.", [["", sum((w) => w.sessionsTotal)]]);
     metric("slotway_sessions_alive", "gauge", "Client connections open.", [["", sum((w) => w.sessionsAlive)]]);
     metric("slotway_held_requests", "gauge", "Requests held for locked slots.", [["", sum((w) => w.heldRequests)]]);
+    lockMetrics(lockReport(this.slots.lockedSlots(), per), per, metric);
     metric("slotway_slots_online", "gauge", "Slots with a backend.", [["", this.slots.onlineCount()]]);
     const cmds = mergeCommands(per);
     const esc = (s: string) => s.replace(/["\\\n]/g, "_");

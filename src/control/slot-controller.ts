@@ -11,9 +11,16 @@
 //
 // Fills run one at a time. If the drain does not finish in time the previous records are
 // put back unchanged and the fill fails, so a stuck backend never leaves slots locked.
+//
+// A slot filled with `locked: true` (the dashboard's `prepared` step) stays locked until the
+// next fill says otherwise: the proxy never unlocks by itself (why: workers/router.ts,
+// expireHeld). Workers fail the requests that wait longer than slot_lock_wait_timeout; this
+// controller remembers since when each slot is locked, logs a lock once it is older than that
+// bound, and reports the locks (stats JSON, /metrics).
 
 import { SlotTable, InflightCounters, ONLINE, LOCKED, MIGRATING, type SlotRecord, emptyRecord } from "../core/slot-table.js";
 import { SLOT_COUNT } from "../core/slot.js";
+import { log } from "../log.js";
 import type { Slot } from "./models.js";
 import type { WorkerSet } from "./worker-set.js";
 
@@ -27,8 +34,17 @@ export class SlotController {
   private readonly replicaIndex = new Map<string, number>();
   private readonly slots: Slot[] = [];
   private chain: Promise<unknown> = Promise.resolve();
+  /** Per slot: when a fill left it locked (ms, performance clock); 0 when not locked. */
+  private readonly lockedSince = new Float64Array(SLOT_COUNT);
+  /** Per slot: the lock was logged as stuck (so it is logged once, and its end too). */
+  private readonly lockReported = new Uint8Array(SLOT_COUNT);
+  private watchTimer: NodeJS.Timeout | null = null;
 
-  constructor(workerCount: number, private drainTimeout: () => number) {
+  constructor(
+    workerCount: number,
+    private drainTimeout: () => number,
+    private readonly lockWaitTimeout: () => number = () => 0,
+  ) {
     this.inflight = new InflightCounters(workerCount);
     for (let i = 0; i < SLOT_COUNT; i++) this.slots.push(emptySlot(i));
   }
@@ -40,6 +56,48 @@ export class SlotController {
   /** The codis Slot models as last filled (for the /slots API). */
   current(): Slot[] {
     return this.slots.map((s) => ({ ...s, replica_groups: s.replica_groups.map((g) => [...g]) }));
+  }
+
+  /** Slots a fill left locked, with how long they have been (oldest first). */
+  lockedSlots(now = performance.now()): { id: number; ms: number }[] {
+    const out: { id: number; ms: number }[] = [];
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const t = this.lockedSince[s]!;
+      if (t > 0) out.push({ id: s, ms: Math.round(now - t) });
+    }
+    return out.sort((a, b) => b.ms - a.ms || a.id - b.id);
+  }
+
+  /** Starts logging locks older than slot_lock_wait_timeout (once each), every second. */
+  watchLocks(): void {
+    if (this.watchTimer) return;
+    this.watchTimer = setInterval(() => this.checkLocks(performance.now()), 1000);
+    this.watchTimer.unref();
+  }
+
+  stopWatch(): void {
+    if (this.watchTimer) clearInterval(this.watchTimer);
+    this.watchTimer = null;
+  }
+
+  /** Logs each slot locked for longer than the bound, once per lock. */
+  checkLocks(now: number): void {
+    const bound = this.lockWaitTimeout();
+    // With no bound (0: requests wait for ever), a lock is still worth a line after 10 s.
+    const after = bound > 0 ? bound : 10_000;
+    const stuck: number[] = [];
+    let oldest = 0;
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const t = this.lockedSince[s]!;
+      if (t === 0 || this.lockReported[s] || now - t < after) continue;
+      this.lockReported[s] = 1;
+      stuck.push(s);
+      oldest = Math.max(oldest, now - t);
+    }
+    if (stuck.length === 0) return;
+    log.warn(`slot-[${slotList(stuck)}] locked for ${(oldest / 1000).toFixed(1)} s: the dashboard has not pushed the migration step after \`prepared\` (is it running?); ` +
+      (bound > 0 ? `requests of ${stuck.length === 1 ? "this slot" : "these slots"} fail after slot_lock_wait_timeout = ${bound} ms, ` : "requests wait (slot_lock_wait_timeout = 0), ") +
+      "and the slot stays locked until the dashboard's next step");
   }
 
   /** Slots with a backend. */
@@ -119,8 +177,17 @@ export class SlotController {
       throw e;
     }
     // 4. Swap.
+    const now = performance.now();
+    const unlocked: string[] = [];
     slots.forEach((s, i) => {
       table.write(s.id, records[i]!);
+      if (s.locked) {
+        if (this.lockedSince[s.id] === 0) this.lockedSince[s.id] = now;
+      } else if (this.lockedSince[s.id] !== 0) {
+        if (this.lockReported[s.id]) unlocked.push(`${s.id} after ${((now - this.lockedSince[s.id]!) / 1000).toFixed(1)} s`);
+        this.lockedSince[s.id] = 0;
+        this.lockReported[s.id] = 0;
+      }
       this.slots[s.id] = {
         id: s.id,
         locked: s.locked,
@@ -132,6 +199,7 @@ export class SlotController {
         replica_groups: (s.replica_groups ?? []).map((g) => [...g]),
       };
     });
+    if (unlocked.length) log.warn(`slot(s) unlocked by the dashboard after a stuck lock: ${unlocked.slice(0, 16).join(", ")}${unlocked.length > 16 ? `, ... (${unlocked.length})` : ""}`);
     // 5. Release held requests.
     if (workers) await workers.broadcast({ t: "slots" });
   }
@@ -152,6 +220,11 @@ export class SlotController {
       check();
     });
   }
+}
+
+/** "3" or "3,7,9" or "3..900 (512)" for log lines. */
+function slotList(ids: number[]): string {
+  return ids.length <= 8 ? ids.join(",") : `${ids[0]}..${ids[ids.length - 1]} (${ids.length})`;
 }
 
 function emptySlot(id: number): Slot {

@@ -68,6 +68,7 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "backend_max_exclusive_conns", type: "int", default: 256, min: 1, max: 100_000, reload: true, doc: "Connections per backend per worker that serve one client at a time (blocked commands, transactions); beyond it such commands are refused." },
   { name: "session_max_pubsub_bufsize", type: "size", default: "32mb", reload: true, min: 1024, doc: "Messages queued to a subscriber that does not read; beyond it the connection is closed (Redis: client-output-buffer-limit pubsub)." },
   { name: "slot_drain_timeout", type: "duration", default: "30s", reload: true, min: 1, doc: "How long a slot change waits for the slot's in-flight requests to finish before it fails." },
+  { name: "slot_lock_wait_timeout", type: "duration", default: "5s", reload: true, min: 0, doc: "How long a request of a locked slot (a migration step the dashboard has not finished) waits; then it fails, not run, with an error naming the slot. The slot stays locked until the dashboard's next step (0: wait for ever, as codis)." },
   { name: "log_level", type: "enum", default: "info", values: ["error", "warn", "info", "debug"], reload: true, doc: "Log verbosity." },
   { name: "jodis_name", type: "string", default: "", reload: false, doc: "jodis coordinator: zookeeper (zk), etcd (v3 API) or etcdv2; with jodis_addr the proxy registers itself there while online." },
   { name: "jodis_addr", type: "string", default: "", reload: false, doc: "jodis coordinator address(es), host:port[,host:port...]; empty: no jodis registration." },
@@ -129,6 +130,7 @@ export interface ProxyConfig {
   proxy_allow_flushall: boolean;
   backend_max_exclusive_conns: number;
   session_max_pubsub_bufsize: number;
+  slot_lock_wait_timeout: number;
   log_level: string;
   groups: GroupConfig[];
   [key: string]: unknown;

@@ -54,7 +54,6 @@ export const exclusiveExhausted = (addr: string, max: number) =>
 export const noClientUnblock = (addr: string) =>
   handleRequest(`blocking commands need CLIENT ID and CLIENT UNBLOCK (Redis >= 5), backend ${addr} has none`);
 /** (Redis Cluster) keys of several hash tags in a slot being moved by a codis method. */
-export const TRYAGAIN_MULTIKEY = "TRYAGAIN Multiple keys request during rehashing of slot";
 /** A blocking command or transaction waited too long for its slot to settle. */
 export const slotBusy = (slot: number) => `TRYAGAIN slot ${slot} is being changed, try again`;
 /** (codis) SLOTSINFO addr naming an unknown backend. */
@@ -79,6 +78,13 @@ export const backendTimeout = (addr: string, slot: number, ms: number) =>
 /** A migration step (SLOTSMGRTTAGONE, wrapper, MIGRATE) failed for this request. */
 export const migrateFailed = (why: string, from: string, slot: number) =>
   handleRequest(`migrate slot ${slot} from ${from} failed, ${why}`);
+/**
+ * A request waited slot_lock_wait_timeout for its locked slot and was failed without being
+ * run: the dashboard has not pushed the step after `prepared` (or a slot change's drain is
+ * stuck). The client may retry it.
+ */
+export const slotLocked = (slot: number, ms: number) =>
+  handleRequest(`slot ${slot} is still locked after ${ms} ms (a migration step the dashboard started is not finished: is the dashboard running?), request not run`);
 /** A reply the proxy had to merge or inspect was not the expected shape. */
 export const badReply = (name: string, why: string) => handleResponse(`bad ${name} resp: ${why}`);
 

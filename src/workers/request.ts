@@ -98,6 +98,8 @@ export class Req implements ReplyOwner {
   internal: InternalCallback | null = null;
   attempts = 0;
   deadline = 0;
+  /** When the request was held for its locked slot (ms, performance clock); 0 when not held. */
+  heldAt = 0;
   /** Extra integer for transforms (the slot of SLOTSSCAN). */
   aux = 0;
   /** Time the request was read (ms, performance clock), for per-command latency. */

@@ -14,20 +14,21 @@
 // commands on one key can never be reordered.
 
 import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WORDS_PER_SLOT,
-  FORWARD_SYNC, FORWARD_SEMI_ASYNC, FORWARD_REDIS } from "../core/slot-table.js";
-import { SLOT_COUNT, slotOf, hashTag } from "../core/slot.js";
+  FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
+import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
 import { Req, countSlot, uncountSlot, Transform } from "./request.js";
 import { RequestScanner } from "../core/resp-scanner.js";
 import { encodeSubCommand, errorReply } from "../core/resp-encoder.js";
-import { KeySpec, KeyMode, type CommandInfo } from "../core/command-table.js";
+import { KeySpec, type CommandInfo } from "../core/command-table.js";
 import * as E from "../core/errors.js";
 import { log } from "../log.js";
 import { Pool, Route } from "./pool.js";
-import { forwardKept, keptKeyIndexes, type ForwardHost, type Forwarder } from "./forward/forward.js";
+import { forwardKept, type ForwardHost, type Forwarder } from "./forward/forward.js";
 import { SyncForward } from "./forward/sync.js";
 import { SemiAsyncForward } from "./forward/semi-async.js";
 import { RedisForward } from "./forward/redis.js";
+import { MovedKeys } from "./forward/moved-keys.js";
 
 export { Pool } from "./pool.js";
 
@@ -38,6 +39,8 @@ export interface RouterSettings extends BackendOptions {
   /** Deadline for retried migration steps and backend replies (ms). */
   recvTimeout: number;
   pingPeriod: number;
+  /** slot_lock_wait_timeout (ms): the longest a request waits for a locked slot; 0 = no bound. */
+  lockWaitTimeout: number;
 }
 
 const tmpRecord: SlotRecord = emptyRecord();
@@ -47,6 +50,8 @@ export class Router implements ForwardHost {
   /** Requests held because their slot is locked, per slot. */
   private readonly held: (Req[] | undefined)[] = new Array(SLOT_COUNT);
   private heldCount = 0;
+  /** Held requests failed by the lock-wait bound (a counter for stats). */
+  heldExpired = 0;
   private readonly routes: Route[] = [];
   private addrs: string[] = [];
   private readonly addrIndex = new Map<string, number>();
@@ -56,9 +61,10 @@ export class Router implements ForwardHost {
   private anySlot = 0;
   private _settings: RouterSettings;
   // The forward methods of migrating slots (forward/*.ts), one instance per worker.
-  private readonly sync: Forwarder = new SyncForward();
-  private readonly semiAsync: Forwarder = new SemiAsyncForward(this);
-  private readonly redis: Forwarder = new RedisForward(this);
+  private readonly moved = new MovedKeys();
+  private readonly sync: Forwarder = new SyncForward(this.moved);
+  private readonly semiAsync: Forwarder = new SemiAsyncForward(this, this.moved);
+  private readonly redis: Forwarder = new RedisForward(this, this.moved);
 
   constructor(private readonly table: SlotTable, settings: RouterSettings) {
     this._settings = settings;
@@ -101,6 +107,7 @@ export class Router implements ForwardHost {
     this.held[slot] = undefined;
     this.heldCount -= list.length;
     for (const req of list) {
+      req.heldAt = 0;
       // A request whose client left is dropped here rather than run for nobody.
       if (req.owner !== null && req.owner.alive()) this.dispatch(req, slot, req.buf!, req.start, req.end, req.args, req.argc);
     }
@@ -259,6 +266,8 @@ export class Router implements ForwardHost {
       list = [];
       this.held[slot] = list;
     }
+    // performance.now() only here, on the rare held path; expireHeld() compares against it.
+    req.heldAt = performance.now();
     list.push(req);
     this.heldCount++;
     // The bound of held work: every live client holds at most session_max_pipeline requests;
@@ -266,6 +275,73 @@ export class Router implements ForwardHost {
     if (this.heldCount > this.purgeAt) this.purgeDeadHeld();
     // If the control thread unlocks the slot right after our read, its "slots" message is
     // handled after this task, when the request is already in the list: nothing is stranded.
+  }
+
+  /**
+   * Fails, without running them, the held requests that waited slot_lock_wait_timeout for their
+   * locked slot. Called from the worker's one timer (no timer per request); a slot's requests
+   * are held in arrival order, so the expired ones are a prefix of its list.
+   *
+   * The slot itself stays LOCKED: only the control thread changes a record, and only when the
+   * dashboard pushes its next step. A proxy must never unlock a slot on its own, to either side.
+   * The lock means a dashboard is between `prepared` (every proxy stopped sending the slot to the
+   * source) and `migrating` (every proxy sends it to the target, moving keys first); when it
+   * died in between, some proxies may already have been told `migrating` and others not, and a
+   * restarted dashboard may push `migrating` again, or roll back to `preparing`. A proxy that
+   * unlocked to the source could write a key there after another proxy moved it to the target
+   * (the bulk move then overwrites the newer copy: a lost write); one that unlocked to the
+   * target would move keys while other proxies still write the source after a rollback. Failing
+   * the request (not run, so the client may retry) is the only choice that keeps one writer per
+   * key; the lock ends when the dashboard comes back and resumes from its stored state
+   * (dashboard/migration.ts).
+   */
+  expireHeld(now: number): void {
+    const bound = this.settings.lockWaitTimeout;
+    if (this.heldCount !== 0 && bound > 0) this.failExpired(now, bound);
+    // One line per worker every few seconds at most, however many clients wait (the control
+    // thread logs each stuck lock once, with its slot and age).
+    if (this.expiredSinceLog > 0 && now - this.expiredLoggedAt >= 5000) {
+      log.warn(`${this.expiredSinceLog} request(s) of locked slots (last: slot ${this.expiredSlot}) failed, not run, after waiting slot_lock_wait_timeout = ${bound} ms`);
+      this.expiredSinceLog = 0;
+      this.expiredLoggedAt = now;
+    }
+  }
+
+  private failExpired(now: number, bound: number): void {
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const list = this.held[s];
+      if (list === undefined || now - list[0]!.heldAt < bound) continue;
+      let n = 1;
+      while (n < list.length && now - list[n]!.heldAt >= bound) n++;
+      const expired = list.splice(0, n);
+      if (list.length === 0) this.held[s] = undefined;
+      this.heldCount -= n;
+      for (const req of expired) {
+        const waited = Math.round(now - req.heldAt);
+        req.heldAt = 0;
+        if (req.owner === null || !req.owner.alive()) continue;
+        this.heldExpired++;
+        this.expiredSinceLog++;
+        this.expiredSlot = s;
+        req.failed = true;
+        req.completeWith(errorReply(E.slotLocked(s, waited)), true);
+      }
+    }
+  }
+
+  private expiredSinceLog = 0;
+  private expiredSlot = -1;
+  private expiredLoggedAt = -Infinity;
+
+  /** Per slot with held requests: [slot, requests, age of the oldest (ms)], flattened (for stats). */
+  heldBySlot(now: number): number[] {
+    const out: number[] = [];
+    if (this.heldCount === 0) return out;
+    for (let s = 0; s < SLOT_COUNT; s++) {
+      const list = this.held[s];
+      if (list !== undefined) out.push(s, list.length, Math.round(now - list[0]!.heldAt));
+    }
+    return out;
   }
 
   // ------------------------------------------------------------------------------------
@@ -279,14 +355,6 @@ export class Router implements ForwardHost {
     if (route.from === null || req.args === null || argc === 0 || req.cmd!.keySpec === KeySpec.None) {
       // No source, or no key to move: the target answers.
       forwardKept(req, route.master!, slot);
-      return;
-    }
-    if (route.method !== FORWARD_REDIS && req.cmd!.keyMode !== KeyMode.Single && spansTags(req)) {
-      // codis's methods move one key's hash-tag group (SLOTSMGRTTAGONE, the wrapper's key): a
-      // command whose keys share the slot but not the tag would run on the target without the
-      // others. Redis Cluster answers such a request TRYAGAIN while its slot is being moved.
-      req.failed = true;
-      req.completeWith(TRYAGAIN_REPLY, true);
       return;
     }
     const f = route.method === FORWARD_SEMI_ASYNC ? this.semiAsync : route.method === FORWARD_SYNC ? this.sync : this.redis;
@@ -392,18 +460,6 @@ export class Router implements ForwardHost {
 }
 
 const subScanner = new RequestScanner();
-const TRYAGAIN_REPLY = errorReply(E.TRYAGAIN_MULTIKEY);
-
-/** True when a kept request names keys of more than one hash tag. */
-function spansTags(req: Req): boolean {
-  const keys = keptKeyIndexes(req);
-  if (keys.length < 2) return false;
-  const at = (i: number) => hashTag(req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
-  const first = at(keys[0]!);
-  for (let k = 1; k < keys.length; k++) if (!Buffer.from(at(keys[k]!)).equals(first)) return true;
-  return false;
-}
-
 /** Keeps a request's bytes and argument offsets for a later send. */
 function keepBytes(req: Req, buf: Buffer, start: number, end: number, args: Int32Array | null, argc: number): void {
   req.buf = buf;

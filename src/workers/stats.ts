@@ -21,6 +21,10 @@ export interface WorkerStatsSnapshot {
   sessionsTotal: number;
   sessionsAlive: number;
   heldRequests: number;
+  /** Held requests failed by slot_lock_wait_timeout since the worker started. */
+  heldExpired: number;
+  /** Per slot with held requests: [slot, requests, age of the oldest (ms)], flattened. */
+  heldSlots: number[];
   commands: CommandStats[];
   backends: { addr: string; db: number; resp3: boolean; state: number; pending: number; replies: number; errors: number; lastError: string }[];
 }

@@ -51,6 +51,7 @@ export function routerSettings(c: ProxyConfig): RouterSettings {
     replicaParallel: c.backend_replica_parallel,
     recvTimeout: c.backend_recv_timeout,
     pingPeriod: c.backend_ping_period,
+    lockWaitTimeout: c.slot_lock_wait_timeout,
   };
 }
 
@@ -196,6 +197,8 @@ function snapshot(): WorkerStatsSnapshot {
     sessionsTotal: stats.sessionsTotal,
     sessionsAlive: sessions.size,
     heldRequests: router.heldRequests,
+    heldExpired: router.heldExpired,
+    heldSlots: router.heldBySlot(performance.now()),
     commands: stats.commands(),
     backends,
   };
@@ -205,6 +208,7 @@ function snapshot(): WorkerStatsSnapshot {
 setInterval(() => {
   const now = performance.now();
   for (const s of sessions) s.tick(now);
+  router.expireHeld(now);
   router.forEachConn((c) => c.tick(now, config.backend_recv_timeout, config.backend_ping_period));
 }, 250).unref();
 

@@ -113,7 +113,10 @@ export interface ProxyStatsJson {
   rusage: { now: string; cpu: number; mem: number };
   backend: { primary_only: boolean };
   runtime?: unknown;
-  slotway?: { workers: number; held_requests: number; protocol_errors: number; slots_online: number };
+  slotway?: {
+    workers: number; held_requests: number; held_requests_expired?: number; protocol_errors: number; slots_online: number;
+    locked_slots?: { id: number; locked_ms: number; held: number; oldest_held_ms: number }[];
+  };
 }
 
 export { until, sleep } from "./wait.js";

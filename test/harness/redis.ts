@@ -1,6 +1,7 @@
 // Starts real redis-server processes on loopback ports for integration tests.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import net from "node:net";
@@ -21,8 +22,20 @@ export interface RedisServer {
 export interface RedisOptions {
   password?: string;
   extraArgs?: string[];
-  /** The server binary (default redis-server on the PATH); e.g. ../shared/peers/bin/codis-server. */
+  /** The server binary (default: redis-server on PATH); it must take redis-server's flags. */
   bin?: string;
+}
+
+/** codis's Redis 3.2.11 fork with the slot commands (../shared/peers/README.md). */
+export const CODIS_SERVER_BIN = fileURLToPath(new URL("../../../shared/peers/bin/codis-server", import.meta.url));
+
+/**
+ * Starts the real codis-server of ../shared/peers (not the scripted stand-in of
+ * codis-server.ts); a missing binary fails the caller.
+ */
+export async function startRealCodisServer(opts: Omit<RedisOptions, "bin"> = {}): Promise<RedisServer> {
+  if (!existsSync(CODIS_SERVER_BIN)) throw new Error(`codis-server not found at ${CODIS_SERVER_BIN} (../shared/peers is required)`);
+  return startRedis({ ...opts, bin: CODIS_SERVER_BIN });
 }
 
 const servers = new Set<RedisServer>();

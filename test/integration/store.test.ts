@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import { Etcd3 } from "etcd3";
-import { MemoryStore, StoreLockedError, type Store } from "../../src/control/store/store.js";
+import { MemoryStore, StoreLockedError, putAll, type Store } from "../../src/control/store/store.js";
 import { FileStore } from "../../src/control/store/file-store.js";
 import { EtcdStore } from "../../src/control/store/etcd-store.js";
 import { Etcd2Store } from "../../src/control/store/etcd2-store.js";
@@ -98,6 +98,27 @@ describe.each(backends)("$name store", (b) => {
     expect(await s.get(k)).toBeUndefined();
     await s.delete(k); // absent: no error
     await s.delete(`${uniq()}/never/was`);
+  });
+
+  it("writes many keys in one call (putAll: putMany where the store has it), across folders and past one etcd transaction", async () => {
+    const s = b.open();
+    const base = uniq();
+    const entries = Array.from({ length: 230 }, (_, i) => [`${base}/${i % 3 === 0 ? "x" : "y"}/k${i}`, `v${i}`] as const);
+    await s.put(entries[5]![0], "old");
+    await putAll(s, entries);
+    for (const [k, v] of entries) expect(await s.get(k), k).toBe(v);
+    expect((await s.list(`${base}/x`)).length).toBe(77);
+    await putAll(s, []);
+    // The filesystem and etcd v3 stores batch (one folder fsync, one transaction per 100 keys);
+    // the others are written key by key by putAll.
+    if (b.name === "filesystem" || b.name === "etcd") expect(typeof s.putMany).toBe("function");
+  });
+
+  if (b.name === "filesystem" || b.name === "etcd") it("putMany refuses a malformed key before writing any", async () => {
+    const s = b.open();
+    const k = `${uniq()}/ok`;
+    await expect(s.putMany!([[k, "v"], ["no-slash", "v"]])).rejects.toThrow();
+    expect(await s.get(k)).toBeUndefined();
   });
 
   it("creates only once", async () => {
@@ -395,6 +416,23 @@ describe("etcd store", () => {
     expect(await s.get(k)).toBe("mine");
     await s.releaseLock(k);
     expect(await s.get(k)).toBeUndefined();
+  });
+
+  it("keeps the lock node on its lease when putMany rewrites it", async () => {
+    const k = `${uniq()}/topom`;
+    const s = track(new EtcdStore(etcd.addr, { lockTtlSeconds: 5 }));
+    const raw = new Etcd3({ hosts: etcd.addr });
+    try {
+      await s.acquireLock(k, "v1");
+      const before = (await raw.get(k).exec()).kvs[0]!.lease;
+      await s.putMany([[k, "v2"], [`${k}-other`, "x"]]);
+      const after = (await raw.get(k).exec()).kvs[0]!;
+      expect(after.value.toString()).toBe("v2");
+      expect(after.lease).toBe(before);
+      expect((await raw.get(`${k}-other`).exec()).kvs[0]!.lease).toBe("0");
+    } finally {
+      raw.close();
+    }
   });
 
   it("keeps the lock node on its lease when the holder rewrites it", async () => {

@@ -1,5 +1,5 @@
 // The dashboard's configuration: the keys of codis's dashboard.toml with codis's defaults and
-// units, plus slotway's `migration_method = "redis"`. One table describes every key; parsing,
+// units, plus slotway's `migration_method = "redis"` and `migration_max_keys_per_second`. One table describes every key; parsing,
 // defaults, validation and the JSON shown in the overview all come from it.
 import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
@@ -23,6 +23,8 @@ export interface DashboardConfig {
   migration_async_numkeys: number;
   /** ms */
   migration_timeout: number;
+  /** slotway: keys the bulk mover moves per second at most; 0 = as fast as it can */
+  migration_max_keys_per_second: number;
   /** ms */
   sentinel_client_timeout: number;
   sentinel_quorum: number;
@@ -82,6 +84,11 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: "migration_async_maxbytes", kind: "size", def: "32mb", doc: "semi-async: max bytes per message", check: positive },
   { key: "migration_async_numkeys", kind: "int", def: 500, doc: "keys per bulk move step (semi-async and redis)", check: positive },
   { key: "migration_timeout", kind: "duration", def: "30s", doc: "timeout of one bulk move command", check: positive },
+  {
+    key: "migration_max_keys_per_second", kind: "int", def: 0,
+    doc: "slotway: most keys the bulk mover moves per second, per pair of groups (0: no limit); lower it to trade migration speed for client latency",
+    check: (v: number) => (v >= 0 ? undefined : "must be ≥ 0"),
+  },
   { key: "sentinel_client_timeout", kind: "duration", def: "10s", doc: "sentinel client timeout", check: positive },
   { key: "sentinel_quorum", kind: "int", def: 2, doc: "sentinel quorum", check: positive },
   { key: "sentinel_parallel_syncs", kind: "int", def: 1, doc: "sentinel parallel-syncs", check: positive },
@@ -194,6 +201,7 @@ export function configToJson(c: DashboardConfig): ConfigJson {
     migration_async_maxbytes: formatSize(c.migration_async_maxbytes),
     migration_async_numkeys: c.migration_async_numkeys,
     migration_timeout: formatDuration(c.migration_timeout),
+    migration_max_keys_per_second: c.migration_max_keys_per_second,
     sentinel_client_timeout: formatDuration(c.sentinel_client_timeout),
     sentinel_quorum: c.sentinel_quorum,
     sentinel_parallel_syncs: c.sentinel_parallel_syncs,

@@ -1,20 +1,27 @@
 // The slot migration state machine (codis topom_slots.go / topom_action.go; DESIGN §7):
 //
-//   pending ──store──▶ preparing ──push──▶ prepared ──push──▶ migrating ──move──▶ finished ──push──▶ {group_id: target}
-//                      (intent)     (store)  (barrier) (store)            (store)            (store)
+//   pending → preparing    store (the intent; nothing pushed yet)
+//   preparing → prepared   store, then push: every proxy locks the slot (the barrier)
+//   prepared → migrating   push at once (each proxy unlocks into forwarding), then store
+//   migrating → finished   the mover empties the source; push (target only), then store
+//   finished → done        store {group_id: target}
 //
 // Rules this file enforces:
 //  - A transition that changes what proxies route by (→ prepared, → migrating, → finished) is
-//    pushed (fillslots with just the changed slots) to ALL proxies in parallel, and only once
-//    every proxy answered 200 is the new state committed to the store. A proxy that cannot be
-//    reached blocks the step; the step is retried, never skipped.
+//    pushed (fillslots with just the changed slots) to ALL proxies in parallel; → migrating and
+//    → finished are committed to the store only once every proxy answered 200, and → prepared
+//    is stored before its push (see prepare() for why that is safe). A proxy that cannot be reached blocks the
+//    step; the step is retried, never skipped.
 //  - `prepared` is the barrier: every proxy holds the slot locked, so when any proxy starts
 //    treating it as migrating, none still writes the source directly.
-//  - The mover runs only for a slot whose `migrating` state is in the store, and `finished` is
-//    stored only after the mover proved the source empty.
-//  - The stored state is all a restarted dashboard needs: preparing → push prepared again;
-//    prepared → push migrating; migrating → run the mover again (it moves what is left);
-//    finished → push finished again. Each of these is idempotent for the proxies.
+//  - The mover runs only once every proxy answered the `migrating` push (it starts while that
+//    state is being stored), and `finished` is pushed and stored only after the mover proved
+//    the source empty.
+//  - The stored state is all a restarted dashboard needs: preparing → store and push prepared;
+//    prepared → push prepared again (every proxy locked), then migrating; migrating → run the
+//    mover again (it moves what is left); finished → push finished again. Each of these is
+//    idempotent for the proxies. `prepared` is stored before it is pushed, so that the locked
+//    window holds no store write (see prepare()).
 //
 // Differences from codis, on purpose: codis runs one slot per pair of groups at a time (its
 // migration_parallel_slots only spans disjoint group pairs); slotway takes up to
@@ -27,6 +34,8 @@ import { clone } from "./topology.js";
 import { ActionState, isGroupPromoting, newSlotMapping, type SlotMapping } from "../models.js";
 import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/mover.js";
 import { MigrationProgress } from "./progress.js";
+import { RoundClock } from "./round-clock.js";
+import { EarlyFinisher } from "./early-finish.js";
 
 /** What the engine needs from the dashboard. */
 export interface ActionHost {
@@ -131,16 +140,17 @@ export class SlotActionEngine {
 
   /** One round: pick a batch, walk it to migrating, move, finish. false when there was nothing to do. */
   async round(signal: AbortSignal): Promise<boolean> {
-    const plan = await this.host.withLock(() => this.prepare());
+    const clock = new RoundClock();
+    const plan = await this.host.withLock(() => this.prepare(clock, signal));
     if (!plan) return false;
     try {
-      const jobs = [...plan.moves.values()].map((job) => this.moveAndComplete(job, signal));
-      if (plan.finished.length) jobs.push(this.host.withLock(() => this.complete(plan.finished)));
-      const results = await Promise.allSettled(jobs);
+      const results = await Promise.allSettled(plan.jobs);
       for (const r of results) if (r.status === "rejected") throw r.reason;
+      if (plan.storeError !== undefined) throw stepError(plan.batch[0]!, "store migrating", plan.storeError);
     } finally {
       this.executor -= plan.executing;
     }
+    this.host.log.info(`slot-[${sidList(plan.batch)}] ${clock.summary()}`);
     this.status = "";
     this.error = "";
     return true;
@@ -150,7 +160,7 @@ export class SlotActionEngine {
    * Under the lock: picks up to migration_parallel_slots slots (those in progress first, then
    * pending ones unless disabled; lowest action index first) and walks them up to `migrating`.
    */
-  private async prepare(): Promise<{ moves: Map<string, MoveJob>; finished: number[]; executing: number } | undefined> {
+  private async prepare(clock: RoundClock, signal: AbortSignal): Promise<{ jobs: Promise<void>[]; storeError?: unknown; executing: number; batch: number[] } | undefined> {
     const topo = this.host.topology();
     const byIndex = (a: SlotMapping, b: SlotMapping): number => a.action.index - b.action.index || a.id - b.id;
     const active = topo.slots.filter((m) => m.action.state !== ActionState.Nothing && m.action.state !== ActionState.Pending).sort(byIndex);
@@ -161,7 +171,7 @@ export class SlotActionEngine {
     const at = (state: string): SlotMapping[] => batch.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === state);
 
     // pending → preparing: the intent, stored before anything is pushed.
-    await topo.updateSlots(at(ActionState.Pending).map((m) => withState(m, ActionState.Preparing)));
+    await clock.time("store", () => topo.updateSlots(at(ActionState.Pending).map((m) => withState(m, ActionState.Preparing))));
 
     // The forward method proxies get depends on what the servers speak: learn it before pushing.
     const masters = new Set<string>();
@@ -170,35 +180,60 @@ export class SlotActionEngine {
       if (m.action.state === ActionState.Finished) continue;
       for (const a of [topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id)]) if (a) masters.add(a);
     }
-    await this.step(first, "probe backend kind", () => this.host.ensureBackendKinds([...masters]));
+    await this.step(first, "probe backend kind", () => clock.time("probe", () => this.host.ensureBackendKinds([...masters])));
 
-    // preparing → prepared: lock the slots in every proxy. If not all ack, unlock again (best
-    // effort) so the proxies that did lock do not hold requests until the retry.
+    // preparing → prepared → migrating, with the proxies' locked window as short as it can be:
+    // `prepared` is stored first (no proxy is locked yet), then pushed (every proxy locks and
+    // drains), then `migrating` is pushed at once. No store write sits inside the window in
+    // which proxies hold the slots' requests (a batch fsync on a loaded disk was measured at up
+    // to 1 s there, every client of those slots stalled meanwhile).
+    //
+    // What each stored state then promises, which is all a restarted dashboard knows:
+    //  - pending / preparing: no proxy was told `prepared` or `migrating` for this move (a
+    //    migrating push happens only for slots stored as prepared), so unlocking them back to
+    //    the source (the rollback below) is safe;
+    //  - prepared: each proxy may be unlocked (not pushed yet, or rolled back), locked, or already
+    //    migrating. The only safe way on is `prepared` pushed to every proxy (all locked and
+    //    drained) and then `migrating`; never back to the source, since a proxy that migrates
+    //    may have moved keys to the target or created new ones there.
     const preparing = at(ActionState.Preparing);
-    if (preparing.length) {
-      const next = preparing.map((m) => withState(m, ActionState.Prepared));
-      this.host.log.warn(`slot-[${ids(next)}] resync to prepared`);
+    const inherited = at(ActionState.Prepared);
+    let migratingNow: SlotMapping[] = [];
+    const toPrepare = preparing.map((m) => withState(m, ActionState.Prepared));
+    await clock.time("store", () => topo.updateSlots(toPrepare));
+    const lock = [...inherited, ...toPrepare];
+    if (lock.length) {
+      const lockedFrom = performance.now();
+      this.host.log.warn(`slot-[${ids(lock)}] resync to prepared`);
       try {
-        await this.host.resync(next);
+        await clock.time("push", () => this.host.resync(lock));
       } catch (e) {
-        this.host.log.warn(`slot-[${ids(next)}] resync-rollback to preparing`);
-        await this.host.resync(preparing).catch((e2) => this.host.log.warn(`rollback: ${errText(e2)}`));
-        throw stepError(preparing[0]!.id, "resync to prepared", e);
+        // Unlock again (best effort) the slots that began this round in preparing, so the proxies
+        // that did lock them serve them from the source until the retry, and store them back as
+        // preparing whatever the rollback push gives (no proxy can be migrating them, which is
+        // all `preparing` promises). Slots stored as prepared before this round stay as they are
+        // (see above); their requests wait, bounded by each proxy's slot_lock_wait_timeout.
+        if (preparing.length) {
+          this.host.log.warn(`slot-[${ids(preparing)}] resync-rollback to preparing`);
+          await this.host.resync(preparing).catch((e2) => this.host.log.warn(`rollback: ${errText(e2)}`));
+          await topo.updateSlots(preparing).catch((e2) => this.host.log.warn(`rollback: ${errText(e2)}`));
+        }
+        throw stepError(lock[0]!.id, "resync to prepared", e);
       }
-      await topo.updateSlots(next);
-    }
-
-    // prepared → migrating: every proxy now routes to the target and forwards from the source.
-    const prepared = at(ActionState.Prepared);
-    if (prepared.length) {
-      const next = prepared.map((m) => withState(m, ActionState.Migrating));
+      const next = lock.map((m) => withState(m, ActionState.Migrating));
       this.host.log.warn(`slot-[${ids(next)}] resync to migrating`);
-      await this.step(prepared[0]!.id, "resync to migrating", () => this.host.resync(next));
-      await topo.updateSlots(next);
+      await this.step(next[0]!.id, "resync to migrating", () => clock.time("push", () => this.host.resync(next)));
+      clock.lockedMs = performance.now() - lockedFrom;
+      migratingNow = next;
     }
 
+    // Every proxy now forwards these slots: the movers start at once, and `migrating` is stored
+    // meanwhile (the lock stays held until it is, so complete() and every other writer of the
+    // topology come after it). Moving before the store says `migrating` is safe: a dashboard
+    // that dies now finds `prepared`, and locks the slots in every proxy again before it lets
+    // them migrate (see above); what the mover moved stays moved.
     const moves = new Map<string, MoveJob>();
-    const migrating = at(ActionState.Migrating);
+    const migrating = [...at(ActionState.Migrating), ...migratingNow];
     for (const m of migrating) {
       const from = topo.groupMaster(m.group_id);
       const to = topo.groupMaster(m.action.target_id);
@@ -210,10 +245,17 @@ export class SlotActionEngine {
     // Counted under the lock, so a promotion that checks it (slots-migration is running) cannot
     // slip in between here and the movers starting.
     this.executor += migrating.length;
-    return { moves, finished: at(ActionState.Finished).map((m) => m.id), executing: migrating.length };
+    const finished = at(ActionState.Finished).map((m) => m.id);
+    const jobs = [...moves.values()].map((job) => this.moveAndComplete(job, signal, clock));
+    if (finished.length) jobs.push(this.host.withLock(() => this.complete(finished, clock)));
+    let storeError: unknown;
+    await clock.time("store", () => topo.updateSlots(migratingNow)).catch((e) => {
+      storeError = e;
+    });
+    return { jobs, storeError, executing: migrating.length, batch };
   }
 
-  private async moveAndComplete(job: MoveJob, signal: AbortSignal): Promise<void> {
+  private async moveAndComplete(job: MoveJob, signal: AbortSignal, clock: RoundClock): Promise<void> {
     const first = job.sids[0]!;
     // A source group without servers has no keys to move (codis: from == "" → done).
     if (job.from !== "") {
@@ -221,23 +263,38 @@ export class SlotActionEngine {
       const mover = this.host.moverFor(method);
       const c = this.host.config;
       this.host.log.info(`slot-[${sidList(job.sids)}] moving ${job.from} → ${job.to} (${method})`);
-      await this.step(first, "move", () => mover.moveSlots(job.sids, job.from, job.to, {
-        connect: this.host.connect,
-        password: c.product_auth || undefined,
-        timeoutMs: c.migration_timeout,
-        maxBulks: c.migration_async_maxbulks,
-        maxBytes: c.migration_async_maxbytes,
-        numKeys: c.migration_async_numkeys,
-        gate: () => this.gate(job, signal),
-        onProgress: (sid, db, n, moved) => {
-          this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
-          this.progress.keysMoved(moved ?? 0);
-        },
-        onSlotDone: (sid) => this.progress.slotDone(sid),
-        log: (msg) => this.host.log.info(msg),
-      }, signal));
+      const topo = this.host.topology();
+      const early = new EarlyFinisher((sids) => clock.time("push", () =>
+        this.host.resync(sids.map((sid) => topo.slots[sid]!)
+          // `prepared` in memory: the job started before its `migrating` write landed.
+          .filter((m) => m.action.state === ActionState.Migrating || m.action.state === ActionState.Prepared)
+          .map((m) => withState(m, ActionState.Finished)))), this.host.log);
+      try {
+        await this.step(first, "move", () => clock.time("move", () => mover.moveSlots(job.sids, job.from, job.to, {
+          connect: this.host.connect,
+          password: c.product_auth || undefined,
+          timeoutMs: c.migration_timeout,
+          maxBulks: c.migration_async_maxbulks,
+          maxBytes: c.migration_async_maxbytes,
+          numKeys: c.migration_async_numkeys,
+          keysPerSecond: c.migration_max_keys_per_second,
+          gate: () => this.gate(job, signal),
+          onProgress: (sid, db, n, moved) => {
+            this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
+            this.progress.keysMoved(moved ?? 0);
+          },
+          onSlotDone: (sid) => {
+            this.progress.slotDone(sid);
+            early.slotDone(sid);
+          },
+          log: (msg) => this.host.log.info(msg),
+        }, signal)));
+      } finally {
+        // complete() pushes `finished` for every slot of the job again, after these pushes.
+        await early.settle();
+      }
     }
-    await this.host.withLock(() => this.complete(job.sids));
+    await this.host.withLock(() => this.complete(job.sids, clock));
   }
 
   /**
@@ -270,17 +327,26 @@ export class SlotActionEngine {
     if (this.interval > 0) await sleep(this.interval / 1000, signal);
   }
 
-  /** Under the lock: migrating → finished (stored, then pushed) → {id, group_id: target}. */
-  private async complete(sids: readonly number[]): Promise<void> {
+  /**
+   * Under the lock: migrating → finished → {id, group_id: target}. `finished` is pushed first and
+   * stored after, so that a slot spends no store write in the migrating state, in which every
+   * request of it costs proxies a move step on the source. Safe either way round: a dashboard
+   * that dies before storing `finished` resumes from `migrating`, whose mover finds the source
+   * empty, and pushes `finished` again.
+   */
+  private async complete(sids: readonly number[], clock: RoundClock): Promise<void> {
     const topo = this.host.topology();
     // Only slots still in these states: an operator's slots/assign may have replaced them meanwhile.
-    await topo.updateSlots(sids.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === ActionState.Migrating)
-      .map((m) => withState(m, ActionState.Finished)));
-    const finished = sids.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === ActionState.Finished);
+    const current = sids.map((sid) => topo.slots[sid]!);
+    const finished = [
+      ...current.filter((m) => m.action.state === ActionState.Finished),
+      ...current.filter((m) => m.action.state === ActionState.Migrating).map((m) => withState(m, ActionState.Finished)),
+    ];
     if (finished.length === 0) return;
     this.host.log.warn(`slot-[${ids(finished)}] resync to finished`);
-    await this.step(finished[0]!.id, "resync to finished", () => this.host.resync(finished));
-    await topo.updateSlots(finished.map((m) => newSlotMapping(m.id, m.action.target_id)));
+    await this.step(finished[0]!.id, "resync to finished", () => clock.time("push", () => this.host.resync(finished)));
+    await clock.time("store", () => topo.updateSlots(finished));
+    await clock.time("store", () => topo.updateSlots(finished.map((m) => newSlotMapping(m.id, m.action.target_id))));
   }
 
   private async step<T>(sid: number, what: string, fn: () => Promise<T>): Promise<T> {

@@ -12,7 +12,7 @@ import {
   type Group, type GroupServer, type Proxy, type Sentinel, type SlotMapping,
 } from "../models.js";
 import { groupDir, groupPath, proxyDir, proxyPath, sentinelPath, slotPath, slotsDir } from "../store/layout.js";
-import type { Store } from "../store/store.js";
+import { putAll, type Store } from "../store/store.js";
 import { errText, type Logger } from "./log.js";
 
 export class Topology {
@@ -165,25 +165,19 @@ export class Topology {
   }
 
   /**
-   * Writes several slots, up to 32 at a time (the store makes each write durable on its own, so
-   * a batch of 1024 in sequence would cost 1024 round trips). Each slot enters the copy when its
-   * own write succeeded; the first failure is thrown after all writes settled.
+   * Writes several slots with one store call (putAll: a batch where the store has one, else up
+   * to 32 writes at a time): a migration round writes each state change of its slots once, not
+   * once per slot. The copy takes the new mappings only once all are durable; after a failure it
+   * keeps the old ones, and the store may hold either for each slot, which every step of the
+   * migration accepts (each is idempotent from either side).
    */
   async updateSlots(ms: readonly SlotMapping[]): Promise<void> {
-    let next = 0;
-    let failure: unknown;
-    const worker = async (): Promise<void> => {
-      while (next < ms.length) {
-        const m = ms[next++]!;
-        try {
-          await this.updateSlot(m);
-        } catch (e) {
-          failure ??= e;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(32, ms.length) }, worker));
-    if (failure !== undefined) throw failure;
+    if (ms.length === 0) return;
+    if (ms.length === 1) return this.updateSlot(ms[0]!);
+    for (const m of ms) this.log.debug(`update slot-[${m.id}]: ${JSON.stringify(encodeSlotMapping(m))}`);
+    await writing(`store: update slot-[${ms[0]!.id}] and ${ms.length - 1} more failed`, this.log, () =>
+      putAll(this.store, ms.map((m) => [slotPath(this.product, m.id), toJsonText(encodeSlotMapping(m))] as const)));
+    for (const m of ms) this.slots[m.id] = m;
   }
 
   async createGroup(g: Group): Promise<void> {

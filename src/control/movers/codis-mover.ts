@@ -4,7 +4,7 @@
 // SLOTSSCAN and finish only when that finds no key, because a key an async batch still holds (or
 // a backend that miscounts) is not in "remaining" (DESIGN §7 invariants).
 import {
-  checkAborted, keyspaceDbs, replyPair, sleep, splitAddr,
+  Throttle, checkAborted, keyspaceDbs, replyPair, sleep, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
 
@@ -23,13 +23,21 @@ export class CodisMover implements SlotMover {
     const cmdTimeout = this.method === "sync" ? opts.timeoutMs : Math.min(ASYNC_TIMEOUT_CAP_MS, opts.timeoutMs);
     // The connection waits for each bulk command, which may take up to cmdTimeout on the server.
     const conn = await opts.connect(from, { password: opts.password, timeoutMs: cmdTimeout + 5000 });
+    const throttle = new Throttle(opts.keysPerSecond ?? 0);
     try {
-      for (const sid of sids) {
-        for (const db of await keyspaceDbs(conn)) {
-          await conn.call("SELECT", db);
-          await this.drain(conn, sid, db, target, cmdTimeout, opts, signal);
+      // The dbs holding keys are read once: no key of a migrating slot appears on the source
+      // meanwhile (no proxy writes it), so a db without any now cannot hold one of them later.
+      // db by db, slot by slot: one SELECT per db, not per slot.
+      const dbs = await keyspaceDbs(conn);
+      const left = new Map(sids.map((sid) => [sid, dbs.length]));
+      for (const db of dbs) {
+        await conn.call("SELECT", db);
+        for (const sid of sids) {
+          await this.drain(conn, sid, db, target, cmdTimeout, opts, throttle, signal);
+          const n = left.get(sid)! - 1;
+          left.set(sid, n);
+          if (n === 0) opts.onSlotDone?.(sid);
         }
-        opts.onSlotDone?.(sid);
       }
     } finally {
       conn.close();
@@ -39,7 +47,7 @@ export class CodisMover implements SlotMover {
   /** Moves sid's keys of the selected db until a SLOTSSCAN walk finds none. */
   private async drain(
     conn: RedisConn, sid: number, db: number, target: { host: string; port: number }, cmdTimeout: number,
-    opts: MoveOptions, signal: AbortSignal,
+    opts: MoveOptions, throttle: Throttle, signal: AbortSignal,
   ): Promise<void> {
     let backoff = IDLE_BACKOFF_MIN_MS;
     for (;;) {
@@ -49,9 +57,10 @@ export class CodisMover implements SlotMover {
       const reply = this.method === "sync"
         ? await conn.call("SLOTSMGRTTAGSLOT", target.host, target.port, cmdTimeout, sid)
         : await conn.call("SLOTSMGRTTAGSLOT-ASYNC", target.host, target.port, cmdTimeout,
-          opts.maxBulks, opts.maxBytes, sid, opts.numKeys);
+          opts.maxBulks, opts.maxBytes, sid, throttle.stepKeys(opts.numKeys));
       const [moved, remaining] = replyPair(reply, this.method === "sync" ? "SLOTSMGRTTAGSLOT" : "SLOTSMGRTTAGSLOT-ASYNC");
       opts.onProgress?.(sid, db, remaining, moved);
+      await throttle.moved(moved, signal);
       if (remaining !== 0) {
         if (moved === 0) {
           await sleep(backoff, signal);

@@ -36,6 +36,11 @@ export interface MoveOptions {
   /** Keys per bulk step (semi-async numkeys; keys per MIGRATE for the redis mover). */
   numKeys: number;
   /**
+   * Most keys moved per second (migration_max_keys_per_second); 0 or absent: no limit. A lower
+   * rate leaves the servers and proxies more room for clients and makes the move last longer.
+   */
+  keysPerSecond?: number;
+  /**
    * Awaited before every bulk step; resolves when moving may go on. The dashboard uses it for
    * `slots/action/disabled`, the batch interval and group promotions.
    */
@@ -54,6 +59,36 @@ export interface SlotMover {
   readonly method: MoverMethod;
   /** Moves every key of sids from the master at `from` to the master at `to`. */
   moveSlots(sids: readonly number[], from: string, to: string, opts: MoveOptions, signal: AbortSignal): Promise<void>;
+}
+
+/**
+ * Paces a mover to a number of keys per second: after each bulk step the mover reports how many
+ * keys it moved and waits until that many keys' worth of time has passed since the previous
+ * step was allowed (or since now, if the mover fell behind: unused time is not saved up into a
+ * burst). stepKeys() caps a step at a tenth of a second's worth, so the pace stays even.
+ */
+export class Throttle {
+  private next = 0;
+
+  constructor(private readonly perSecond: number) {}
+
+  get limited(): boolean {
+    return this.perSecond > 0;
+  }
+
+  /** The keys one step may move: numKeys, or a tenth of a second's worth when that is less. */
+  stepKeys(numKeys: number): number {
+    return this.perSecond > 0 ? Math.max(1, Math.min(numKeys, Math.floor(this.perSecond / 10))) : numKeys;
+  }
+
+  /** Called after a step that moved n keys; resolves when the next step may start. */
+  async moved(n: number, signal?: AbortSignal): Promise<void> {
+    if (this.perSecond <= 0 || n <= 0) return;
+    const now = performance.now();
+    this.next = Math.max(this.next, now) + (n * 1000) / this.perSecond;
+    const wait = this.next - now;
+    if (wait > 1) await sleep(wait, signal);
+  }
 }
 
 /** Splits "host:port" (IPv6 may be bracketed). */

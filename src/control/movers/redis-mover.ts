@@ -11,7 +11,7 @@
 // present for the whole pass, and no proxy creates keys of a migrating slot on the source.
 import { slotOfKey } from "../../core/slot.js";
 import {
-  checkAborted, keyspaceDbs, splitAddr,
+  Throttle, checkAborted, keyspaceDbs, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
 
@@ -24,6 +24,7 @@ export class RedisMover implements SlotMover {
     if (sids.length === 0) return;
     const target = splitAddr(to);
     const conn = await opts.connect(from, { password: opts.password, timeoutMs: opts.timeoutMs + 5000 });
+    const throttle = new Throttle(opts.keysPerSecond ?? 0);
     try {
       const dbs = await keyspaceDbs(conn);
       // A slot is done when it is clean on every db.
@@ -32,7 +33,7 @@ export class RedisMover implements SlotMover {
         await conn.call("SELECT", db);
         const want = new Set(sids);
         while (want.size !== 0) {
-          const found = await this.pass(conn, db, want, target, opts, signal);
+          const found = await this.pass(conn, db, want, target, opts, throttle, signal);
           for (const sid of [...want]) {
             const n = found.get(sid) ?? 0;
             opts.onProgress?.(sid, db, n, n); // every key the pass found, it moved
@@ -52,7 +53,7 @@ export class RedisMover implements SlotMover {
   /** One full SCAN pass of the selected db; moves every key of `want` it meets. Returns keys found per slot. */
   private async pass(
     conn: RedisConn, db: number, want: ReadonlySet<number>, target: { host: string; port: number },
-    opts: MoveOptions, signal: AbortSignal,
+    opts: MoveOptions, throttle: Throttle, signal: AbortSignal,
   ): Promise<Map<number, number>> {
     const found = new Map<number, number>();
     let cursor = "0";
@@ -71,9 +72,12 @@ export class RedisMover implements SlotMover {
         found.set(sid, (found.get(sid) ?? 0) + 1);
         batch.push(key);
       }
-      for (let i = 0; i < batch.length; i += opts.numKeys) {
+      const step = throttle.stepKeys(opts.numKeys);
+      for (let i = 0; i < batch.length; i += step) {
         checkAborted(signal);
-        await this.migrate(conn, db, target, batch.slice(i, i + opts.numKeys), opts);
+        const keys = batch.slice(i, i + step);
+        await this.migrate(conn, db, target, keys, opts);
+        await throttle.moved(keys.length, signal);
       }
     } while (cursor !== "0");
     return found;

@@ -28,6 +28,14 @@ export interface Store {
   get(key: string): Promise<string | undefined>;
   /** Creates or replaces a key. The write is durable when the promise resolves. */
   put(key: string, value: string): Promise<void>;
+  /**
+   * Creates or replaces several keys at once; all are durable when the promise resolves. Not
+   * atomic across keys (each key is old or new after a crash, as with put). Optional: a store
+   * without it is written key by key (putAll below). The dashboard writes a migration round's
+   * slots with one call per state change, so a store that can batch (one fsync of the folder,
+   * one etcd transaction) keeps the bookkeeping of a round short.
+   */
+  putMany?(entries: readonly (readonly [key: string, value: string])[]): Promise<void>;
   /** Creates a key only if it does not exist; false when it already did. */
   create(key: string, value: string): Promise<boolean>;
   /** Removes a key (no error when absent). */
@@ -47,6 +55,32 @@ export interface Store {
   removeLock(key: string): Promise<void>;
   /** Releases resources (connections, lease keep-alives). */
   close(): Promise<void>;
+}
+
+/** Keys written at a time by putAll on a store without putMany (each write is durable on its own). */
+const PUT_PARALLEL = 32;
+
+/**
+ * Writes several keys: in one putMany call when the store has it, else put by put, up to 32 at
+ * a time. Resolves when all are durable; rejects with the first failure once all settled.
+ */
+export async function putAll(store: Store, entries: readonly (readonly [string, string])[]): Promise<void> {
+  if (entries.length === 0) return;
+  if (store.putMany) return store.putMany(entries);
+  let next = 0;
+  let failure: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < entries.length) {
+      const [k, v] = entries[next++]!;
+      try {
+        await store.put(k, v);
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(PUT_PARALLEL, entries.length) }, worker));
+  if (failure !== undefined) throw failure;
 }
 
 /** An in-memory store, for unit tests of the layers above. */

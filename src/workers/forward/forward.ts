@@ -11,10 +11,11 @@
 // A step that fails completes the request with an error naming the source and the slot;
 // nothing is retried silently past the request's deadline.
 
-import type { Req } from "../request.js";
+import type { InternalCallback, Req } from "../request.js";
 import type { Pool, Route } from "../pool.js";
 import type { RouterSettings } from "../router.js";
 import { keyIndexes } from "../../core/command-table.js";
+import { slotOf } from "../../core/slot.js";
 import { errorReply } from "../../core/resp-encoder.js";
 import * as E from "../../core/errors.js";
 
@@ -43,21 +44,69 @@ export function failMigration(req: Req, route: Route, slot: number, why: string)
   req.completeWith(errorReply(E.migrateFailed(why, route.from?.addr ?? "?", slot)), true);
 }
 
-/** Index of the argument that decides the slot (the key codis migrates by), or -1. */
-export function routingKeyIndex(req: Req): number {
+/**
+ * The argument indexes of the distinct keys a kept request names, each key once (by its
+ * bytes): every key of the command table's key specs (Redis 7's, which include the destination
+ * of SORT ... STORE and GEORADIUS[BYMEMBER] ... STORE|STOREDIST).
+ *
+ * Why every key and not the routing key: a command that names several keys of one slot must
+ * find all of them on the side it runs on. Deciding by its first key alone runs it on the
+ * target while another of its keys is still on the source; the command then creates a second
+ * copy of that key on the target, which the bulk move overwrites later (a lost write).
+ *
+ * Only keys of `slot` are listed: a key of another slot (possible only when the codis-compatible
+ * first-key routing lets a command through with keys of several slots) belongs to another
+ * group's routing and must never be moved to this slot's target.
+ */
+export function commandKeys(req: Req, slot: number): number[] {
   const cmd = req.cmd!;
-  const i = cmd.routeIndex >= 0 ? cmd.routeIndex : firstKeyIndex(req);
-  return i >= 0 && i < req.argc ? i : -1;
+  const buf = req.buf!;
+  const args = req.args!;
+  const argAt = (i: number): Buffer => buf.subarray(args[2 * i], args[2 * i + 1]);
+  const keys = keyIndexes(cmd, req.argc, argAt);
+  const out: number[] = [];
+  const seen = keys.length > 1 ? new Set<string>() : null;
+  for (const i of keys) {
+    if (slotOf(buf, args[2 * i]!, args[2 * i + 1]!) !== slot) continue;
+    if (seen !== null) {
+      const k = buf.toString("latin1", args[2 * i], args[2 * i + 1]);
+      if (seen.has(k)) continue;
+      seen.add(k);
+    }
+    out.push(i);
+  }
+  return out;
 }
 
-/** The argument indexes of every key a kept request names (command table key specs). */
-export function keptKeyIndexes(req: Req): number[] {
-  return keyIndexes(req.cmd!, req.argc, (i) => req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
+/** The key argument at index i of a kept request (a view, no copy). */
+export function keyAt(req: Req, i: number): Buffer {
+  return req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]);
 }
 
-function firstKeyIndex(req: Req): number {
-  const keys = keptKeyIndexes(req);
-  return keys.length > 0 ? keys[0]! : -1;
+/** What a move step's reply says: the key is where it must be (0), mid-move (1), or why it failed. */
+export type MoveVerdict = 0 | 1 | string;
+
+/**
+ * The moves of one request's keys, sent in one pipeline on the slot's source connection: done
+ * runs once, when every reply is in, with the first failure (or null) and whether some key
+ * was mid-move. Replies are judged inside their callback, since a reply is a view of the
+ * connection's receive buffer that later reads reuse.
+ */
+export class KeyMoves {
+  private left: number;
+  private busy = false;
+  private error: string | null = null;
+  readonly cb: InternalCallback;
+
+  constructor(n: number, judge: (reply: Buffer, isError: boolean) => MoveVerdict, done: (error: string | null, busy: boolean) => void) {
+    this.left = n;
+    this.cb = (_r, reply, isError) => {
+      const v = judge(reply, isError);
+      if (typeof v === "string") this.error ??= v;
+      else if (v === 1) this.busy = true;
+      if (--this.left === 0) done(this.error, this.busy);
+    };
+  }
 }
 
 /** "host:port" → [host, port] (IPv6 brackets removed). */
