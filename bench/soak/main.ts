@@ -38,6 +38,7 @@ throughput while slots move as a ratio to steady state, latency and time per slo
   --workers N           worker threads per proxy (default ${DEFAULTS.workers})
   --proxy-config K=V    extra proxy.toml key (repeatable)
   --dashboard-config K=V  extra dashboard.toml key (repeatable)
+  --backend-conf K=V    extra pika.conf key for Pika backends (repeatable), e.g. cache-model=0
   --ttl-slack MS        clock slack of the TTL checks (default 250, Pika 1100: it keeps whole seconds)
   --max-error-ratio X   error replies above this share of requests are an anomaly (default ${DEFAULTS.maxErrorRatio})
   --seed N              seed of the clients' plans (default ${DEFAULTS.seed})
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
         timeout: { type: "string" }, dead: { type: "string" }, "dead-locked": { type: "string" }, "wave-timeout": { type: "string" },
         parallel: { type: "string" }, interval: { type: "string" }, workers: { type: "string" },
         "proxy-config": { type: "string", multiple: true }, "dashboard-config": { type: "string", multiple: true },
+        "backend-conf": { type: "string", multiple: true },
         "ttl-slack": { type: "string" }, "max-error-ratio": { type: "string" }, seed: { type: "string" }, json: { type: "string" },
         keep: { type: "boolean" }, help: { type: "boolean" },
       },
@@ -131,6 +133,7 @@ async function main(): Promise<number> {
     keep: values.keep ?? false,
     proxyConfig: kv(values["proxy-config"], "proxy-config"),
     dashboardConfig: kv(values["dashboard-config"], "dashboard-config") as Record<string, string | number>,
+    backendConf: Object.fromEntries(Object.entries(kv(values["backend-conf"], "backend-conf")).map(([k, v]) => [k, String(v)])),
     log: (s) => process.stdout.write(s + "\n"),
   };
   let stopping = false;

@@ -47,6 +47,8 @@ export interface SoakOptions {
   keep: boolean;
   proxyConfig: Record<string, string | number | boolean>;
   dashboardConfig: Record<string, string | number>;
+  /** Extra pika.conf keys (Pika backends). */
+  backendConf: Record<string, string>;
   log: (line: string) => void;
 }
 
@@ -54,7 +56,7 @@ export const DEFAULTS: Omit<SoakOptions, "backend" | "method" | "log"> = {
   waves: 4, durationS: 0, killAt: [], clients: 13, depth: 16, keys: 20_000, beg: 512, end: 1023,
   warmupS: 1, steadyS: 3, heldBoundS: 10, timeoutS: 60, deadS: 2, deadLockedS: 12, waveTimeoutS: 180,
   parallel: undefined, intervalUs: 0, workers: 2, ttlSlackMs: undefined, maxErrorRatio: 0.001, seed: 1, keep: false,
-  proxyConfig: {}, dashboardConfig: {},
+  proxyConfig: {}, dashboardConfig: {}, backendConf: {},
 };
 
 /** The default migration_method of each backend (codis's default semi-async for codis-style servers). */
@@ -133,7 +135,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   log(`soak: ${opts.backend}, method ${opts.method}: starting 2 groups, a dashboard and 2 proxies`);
   const cluster = await Cluster.start({
     backend: opts.backend, method: opts.method, groups: 2, proxies: 2, proxyWorkers: opts.workers,
-    parallelSlots: opts.parallel, proxyConfig: opts.proxyConfig, dashboardConfig: opts.dashboardConfig,
+    parallelSlots: opts.parallel, proxyConfig: opts.proxyConfig, dashboardConfig: opts.dashboardConfig, backendConf: opts.backendConf,
   });
   const [p1, p2] = cluster.proxies as [typeof cluster.proxies[0], typeof cluster.proxies[0]];
   const clients: SoakClient[] = [];
@@ -280,10 +282,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       anomalies, errors, tallies, totalOps,
       phaseS: Object.fromEntries(Object.entries(phaseMs).map(([k, v]) => [k, v / 1000])),
       classes,
-      latency: phases.map((ph) => ({
-        phase: ph, p50: latency.quantile(ph, 0.5), p99: latency.quantile(ph, 0.99), p999: latency.quantile(ph, 0.999),
-        maxMs: latency.max.get(ph)?.ms ?? 0, maxWhat: latency.max.get(ph)?.what ?? "",
-      })),
+      latency: phases.map((ph) => {
+        // A quantile is its bucket's upper edge: never above the largest latency seen.
+        const max = latency.max.get(ph)?.ms ?? 0;
+        const q = (x: number): number => Math.min(max, latency.quantile(ph, x));
+        return { phase: ph, p50: q(0.5), p99: q(0.99), p999: q(0.999), maxMs: max, maxWhat: latency.max.get(ph)?.what ?? "" };
+      }),
       waves: driver.waves,
       kills: driver.waves.flatMap((w) => (w.kill ? [w.kill] : [])),
       finalChecked, placementChecked,

@@ -1,5 +1,6 @@
 // A whole slotway cluster as processes on loopback ports, for tests and for `npm run soak`:
-// two (or more) backend groups of real servers (redis-server, codis-server, Pika 3.4/3.5/4.0),
+// two (or more) backend groups of real servers (redis-server, codis-server, and Pika 3.4/3.5/4.0
+// through test/harness/pika.ts),
 // a `slotway dashboard` on a filesystem store in a temp folder, and `slotway proxy` processes
 // announced to it (`--dashboard`). Groups are created and slots assigned through the
 // dashboard's API, as codis-admin / codis-fe would.
@@ -12,7 +13,7 @@
 // repository root, so this module works both from its source (vitest) and compiled into
 // dist/test/harness (the soak script).
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -24,6 +25,7 @@ import { decodeReply, RespErrorValue, type Decoded } from "../../src/core/resp-d
 import { encodeCommand } from "../../src/core/resp-encoder.js";
 import { ReplyScanner, ScanStatus } from "../../src/core/resp-scanner.js";
 import { ChunkReader } from "../../src/workers/chunk-reader.js";
+import { startPika, type PikaVersion } from "./pika.js";
 import { freePort, waitForPort } from "./ports.js";
 
 /** The repository root: the nearest folder above this file with slotway's package.json. */
@@ -69,40 +71,6 @@ function register(pid: number | undefined, what: string): void {
 }
 function unregister(pid: number | undefined): void {
   if (pid !== undefined) live.delete(pid);
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0); it is gone for our purposes.
-  try {
-    return !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
-
-/** Signals a pid that is not our child and waits until it is gone (SIGKILL after graceMs). */
-async function stopPid(pid: number, signal: NodeJS.Signals, graceMs: number): Promise<void> {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    return;
-  }
-  const deadline = Date.now() + graceMs;
-  while (pidAlive(pid)) {
-    if (Date.now() > deadline) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        return;
-      }
-    }
-    await sleep(20);
-  }
 }
 
 /** A child process with its output in a log file and its tail in memory. */
@@ -208,11 +176,15 @@ export interface Backend {
   stop(): Promise<void>;
 }
 
-/** Starts one backend server of the given kind on free loopback port(s); resolves once it answers PING. */
-export async function startBackend(kind: BackendKind): Promise<Backend> {
+/**
+ * Starts one backend server of the given kind on free loopback port(s); resolves once it answers
+ * PING. conf: extra pika.conf keys (Pika only).
+ */
+export async function startBackend(kind: BackendKind, conf?: Record<string, string>): Promise<Backend> {
+  if (kind !== "redis" && kind !== "codis-server") return startPikaBackend(kind, conf);
   for (let attempt = 0; ; attempt++) {
     try {
-      return kind === "redis" || kind === "codis-server" ? await startRedisLike(kind) : await startPika(kind);
+      return await startRedisLike(kind);
     } catch (e) {
       // Another process may take a port between the check and the bind: try new ones.
       if (attempt >= 2) throw e;
@@ -245,94 +217,21 @@ async function startRedisLike(kind: "redis" | "codis-server"): Promise<Backend> 
   };
 }
 
-const PIKA_VERSION: Record<string, { ver: string; mode: string; offsets: number[] }> = {
-  pika34: { ver: "3.4", mode: "sharding", offsets: [0, 1000, 2000] },
-  pika35: { ver: "3.5", mode: "classic", offsets: [0, 1000, 2000] },
-  pika40: { ver: "4.0", mode: "classic", offsets: [0, 1000, 2000, 10001] },
-};
+const PIKA_VERSION: Record<string, PikaVersion> = { pika34: "3.4", pika35: "3.5", pika40: "4.0" };
 
-function portFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once("error", () => resolve(false));
-    srv.listen({ port, host: "127.0.0.1" }, () => srv.close(() => resolve(true)));
-  });
-}
-
-/** A port P with P+offset free for every offset (Pika listens on several). */
-async function freePortSet(offsets: number[]): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    const p = 20_000 + Math.floor(Math.random() * 25_000);
-    let ok = true;
-    for (const o of offsets) if (!(await portFree(p + o))) ok = false;
-    if (ok) return p;
-  }
-  throw new Error("no free port set for Pika");
-}
-
-/**
- * Pika through shared/peers/pika/start-pika.sh (the smallest way until test/harness/pika.ts of
- * the pika branch lands). The script backgrounds the server and prints its pid.
- */
-async function startPika(kind: BackendKind): Promise<Backend> {
-  const v = PIKA_VERSION[kind]!;
-  const script = path.join(PEERS_DIR, "pika", "start-pika.sh");
-  if (!existsSync(script)) throw new Error(`start-pika.sh not found at ${script}`);
-  const dir = mkdtempSync(path.join(tmpdir(), `slotway-${kind}-`));
-  const port = await freePortSet(v.offsets);
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn("bash", [script, v.ver, String(port), dir, v.mode], { stdio: ["ignore", "pipe", "pipe"] });
-    let text = "";
-    p.stdout.on("data", (d: Buffer) => (text += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (text += d.toString()));
-    p.once("error", reject);
-    p.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`start-pika.sh ${v.ver} exited with ${code}: ${text}`))));
-  });
-  const pid = Number(/(\d+)\s*$/.exec(out.trim())?.[1]);
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new Error(`start-pika.sh printed no pid: ${out}`);
-  register(pid, `pika ${v.ver}:${port}`);
-  const logTail = (): string => {
-    let s = "";
-    for (const f of ["stdout.log"]) {
-      try {
-        s += readFileSync(path.join(dir, f), "utf8").slice(-4000);
-      } catch {
-        // not written yet
-      }
-    }
-    return s;
+/** Pika through test/harness/pika.ts (3.4 in sharding mode, 3.5 and 4.0 classic with slotmigrate). */
+async function startPikaBackend(kind: BackendKind, conf?: Record<string, string>): Promise<Backend> {
+  const p = await startPika({ version: PIKA_VERSION[kind]!, conf });
+  const pid = p.pid;
+  register(pid, `pika ${p.version}:${p.port}`);
+  return {
+    kind, port: p.port, addr: p.addr, pid, dir: p.dir, output: () => p.logTail(),
+    async stop() {
+      await p.stop(true);
+      unregister(pid);
+      rmSync(p.dir, { recursive: true, force: true });
+    },
   };
-  const stop = async (): Promise<void> => {
-    await stopPid(pid, "SIGTERM", 5000);
-    unregister(pid);
-    // A full sync leaves `rsync --daemon --port=PORT+1000` behind (shared/peers/README.md): find
-    // that one by its port and our folder, and stop it by its pid.
-    for (const other of rsyncDaemons(port + 1000, dir)) await stopPid(other, "SIGTERM", 2000);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await waitPing(port, 20_000, () => pidAlive(pid), `pika ${v.ver}`);
-  } catch (e) {
-    await stop();
-    throw new Error(`${(e as Error).message}\n${logTail()}`);
-  }
-  return { kind, port, addr: `127.0.0.1:${port}`, pid, dir, output: logTail, stop };
-}
-
-/** Pids of rsync daemons on that port or started from that folder (ours: no other owner uses it). */
-function rsyncDaemons(port: number, dir: string): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync("/proc")) {
-    if (!/^\d+$/.test(e)) continue;
-    let cmd: string;
-    try {
-      cmd = readFileSync(`/proc/${e}/cmdline`, "utf8").split("\0").join(" ");
-    } catch {
-      continue;
-    }
-    if (/\brsync\b/.test(cmd) && cmd.includes("--daemon") && (cmd.includes(`--port=${port}`) || cmd.includes(dir))) out.push(Number(e));
-  }
-  return out;
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -549,6 +448,8 @@ export interface ClusterOptions {
   parallelSlots?: number;
   dashboardConfig?: Record<string, string | number>;
   proxyConfig?: Record<string, string | number | boolean>;
+  /** Extra pika.conf keys for Pika backends. */
+  backendConf?: Record<string, string>;
   /** Slot assignment: group id per slot, default every slot to group 1. */
   assign?: (slot: number) => number;
 }
@@ -568,7 +469,7 @@ export class Cluster {
     let d: Dashboard | undefined;
     const proxies: ClusterProxy[] = [];
     try {
-      for (let i = 0; i < nGroups; i++) backends.push(await startBackend(opts.backend));
+      for (let i = 0; i < nGroups; i++) backends.push(await startBackend(opts.backend, opts.backendConf));
       d = await Dashboard.start({ method: opts.method, parallelSlots: opts.parallelSlots, config: opts.dashboardConfig });
       for (let g = 1; g <= nGroups; g++) {
         await d.put(`/api/topom/group/create/{x}/${g}`);
