@@ -22,7 +22,7 @@ export class Latency {
     b[Math.min(127, Math.floor(Math.log2(1 + ms * 1000) * 4))]!++;
     const m = this.max.get(phase);
     if (!m || ms > m.ms) this.max.set(phase, { ms, what: what() });
-    if (ms > this.boundMs) this.env.anomalies.add("held", `${what()} took ${(ms / 1000).toFixed(1)} s (bound ${this.boundMs / 1000} s) during ${phase}`);
+    if (ms > this.boundMs) this.env.anomalies.add("held", `${what()} took ${(ms / 1000).toFixed(1)} s (bound ${this.boundMs / 1000} s) during ${phase}`, 1, `sent during ${phase}`);
   }
 
   /** The q-quantile (0..1) of a phase in ms (upper edge of its bucket). */
@@ -143,7 +143,8 @@ export class SoakClient {
       o.env.errors.add(res.failure === "timeout" ? `client timeout (no reply in ${o.timeoutMs / 1000} s)` : "connection closed by the proxy");
       const first = ops[res.replies.length]!;
       const why = res.failure === "timeout" ? `had no reply in ${o.timeoutMs / 1000} s` : "were left unanswered: the proxy closed the connection";
-      o.env.anomalies.add("unfinished", `client ${o.id}${via}: ${missing} request(s) from ${first.args.slice(0, 2).join(" ")} on ${why} (${phase})`, missing);
+      o.env.anomalies.add("unfinished", `client ${o.id}${via}: ${missing} request(s) from ${first.args.slice(0, 2).join(" ")} on ${why} (${phase})`, missing,
+        res.failure === "timeout" ? "client timeout" : "closed by the proxy");
       for (let i = res.replies.length; i < ops.length; i++) ops[i]!.unknown(true);
     }
   }

@@ -157,7 +157,10 @@ async function main(): Promise<number> {
   if (values.json) {
     writeFileSync(values.json, JSON.stringify({
       ...result,
-      anomalies: { counts: Object.fromEntries(result.anomalies.counts), examples: Object.fromEntries(result.anomalies.examples) },
+      anomalies: {
+        counts: Object.fromEntries(result.anomalies.counts), byLabel: Object.fromEntries(result.anomalies.byLabel),
+        examples: Object.fromEntries(result.anomalies.examples),
+      },
       errors: Object.fromEntries(result.errors.counts),
     }, null, 2));
   }

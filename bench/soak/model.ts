@@ -25,11 +25,15 @@ export type AnomalyCategory = (typeof ANOMALY_CATEGORIES)[number];
 export class Anomalies {
   readonly counts = new Map<AnomalyCategory, number>();
   readonly examples = new Map<AnomalyCategory, string[]>();
+  /** Counts by "category: what" (e.g. "lost: family LRANGE :d"), to tell apart the checks that fired. */
+  readonly byLabel = new Map<string, number>();
   constructor(private readonly keepExamples = 8) {}
 
-  add(cat: AnomalyCategory, detail: string, n = 1): void {
+  /** label: which check fired (kind and command), for the breakdown. */
+  add(cat: AnomalyCategory, detail: string, n = 1, label = ""): void {
     if (n <= 0) return;
     this.counts.set(cat, (this.counts.get(cat) ?? 0) + n);
+    if (label) this.byLabel.set(`${cat}: ${label}`, (this.byLabel.get(`${cat}: ${label}`) ?? 0) + n);
     let ex = this.examples.get(cat);
     if (!ex) this.examples.set(cat, (ex = []));
     if (ex.length < this.keepExamples) ex.push(n > 1 ? `(${n}) ${detail}` : detail);

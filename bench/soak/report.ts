@@ -18,7 +18,12 @@ export function formatReport(r: SoakResult): string {
   const total = r.anomalies.total;
   L.push("", `== soak report: ${o.backend}, method ${o.method}, ${r.waves.length} wave(s) of slots ${o.beg}-${o.end}, ${o.clients} clients, ${f1(r.elapsedS)} s ==`);
   L.push("", `anomalies: ${total === 0 ? "none" : total}`);
-  for (const c of ANOMALY_CATEGORIES) L.push(`  ${c.padEnd(12)} ${r.anomalies.count(c)}`);
+  for (const c of ANOMALY_CATEGORIES) {
+    L.push(`  ${c.padEnd(12)} ${r.anomalies.count(c)}`);
+    for (const [label, n] of [...r.anomalies.byLabel.entries()].filter(([l]) => l.startsWith(`${c}: `)).sort((a, b) => b[1] - a[1])) {
+      L.push(`  ${"".padEnd(12)}   ${String(n).padStart(7)}  ${label.slice(c.length + 2)}`);
+    }
+  }
   for (const c of ANOMALY_CATEGORIES) {
     const ex = r.anomalies.examples.get(c);
     if (!ex?.length) continue;

@@ -232,7 +232,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     for (let i = 0; i < finalOps.length; i++) {
       if (norm(finalOps[i]!.args, first[i]!) !== norm(finalOps[i]!.args, second[i]!)) {
         const k = finalOps[i]!.args[1]!;
-        anomalies.add("stale", `final ${finalOps[i]!.args[0]} ${k} (slot ${slotOfKey(k)}): proxy 1 answered ${show(first[i])}, proxy 2 ${show(second[i])}`);
+        anomalies.add("stale", `final ${finalOps[i]!.args[0]} ${k} (slot ${slotOfKey(k)}): proxy 1 answered ${show(first[i])}, proxy 2 ${show(second[i])}`, 1, "the proxies disagree at the end");
       }
     }
     let finalChecked = finalOps.length * 2;
@@ -313,10 +313,10 @@ async function runFinal(port: number, ops: Op[], errors: ErrorTexts, anomalies: 
       batch.forEach((o, j) => {
         const v = r.replies[j];
         out.push(v === undefined ? null : v);
-        if (v === undefined) anomalies.add("unfinished", `final ${o.args.slice(0, 2).join(" ")}: no reply (${r.failure})`);
+        if (v === undefined) anomalies.add("unfinished", `final ${o.args.slice(0, 2).join(" ")}: no reply (${r.failure})`, 1, "final read");
         else if (v instanceof RespErrorValue) {
           errors.add(v.message);
-          anomalies.add("stale", `final ${o.args.slice(0, 2).join(" ")} answered an error: ${v.message}`);
+          anomalies.add("stale", `final ${o.args.slice(0, 2).join(" ")} answered an error: ${v.message}`, 1, "final read answered an error");
         } else o.reply(v, r.sentAt, r.at[j]!);
       });
       // The missing replies are anomalies above; a new connection for the rest.
@@ -353,7 +353,7 @@ async function checkStatics(port: number, keys: string[], errors: ErrorTexts, an
         }
         ks.forEach((k, x) => {
           if (v[x] === staticValue(k)) return;
-          anomalies.add(v[x] === null ? "lost" : "stale", `final MGET ${k} (slot ${slotOfKey(k)}, written before the load) through port ${port}: ${show(v[x])}`);
+          anomalies.add(v[x] === null ? "lost" : "stale", `final MGET ${k} (slot ${slotOfKey(k)}, written before the load) through port ${port}: ${show(v[x])}`, 1, "static final MGET");
         });
       });
     }
@@ -387,8 +387,8 @@ async function checkPlacement(cluster: Cluster, live: string[], dead: string[], 
             const want = isLive && gid === home ? 1 : 0;
             if (n === want) return;
             const what = `${k} (slot ${slotOfKey(k)}, owned by group ${home})`;
-            if (n === 1) anomalies.add("misplaced", `${what}: ${isLive ? "a stray copy" : "deleted, yet present"} on group ${gid}`);
-            else anomalies.add("misplaced", `${what}: missing on its group ${gid}`);
+            if (n === 1) anomalies.add("misplaced", `${what}: ${isLive ? "a stray copy" : "deleted, yet present"} on group ${gid}`, 1, isLive ? "stray copy" : "deleted key present");
+            else anomalies.add("misplaced", `${what}: missing on its group ${gid}`, 1, "missing on its group");
           });
         });
       }

@@ -232,6 +232,7 @@ describe("FamilyActor", () => {
     expect(e.anomalies.total).toBe(0);
     cycle(a, d, (want) => want.slice(1));
     expect(counts(e)).toEqual({ lost: 1 });
+    expect(Object.fromEntries(e.anomalies.byLabel)).toEqual({ "lost: family LRANGE :d": 1 });
     expect(e.tallies.family!.abandoned).toBe(1);
   });
 
