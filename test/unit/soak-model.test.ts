@@ -229,6 +229,9 @@ describe("FamilyActor", () => {
     next(a, "SMOVE").reply(1, 0, 0); // rand 0.5: SADD s2 m4, then SMOVE s2 s1 m4
     next(a, "SUNIONSTORE").reply(1, 0, 0);
     next(a, "SMEMBERS").reply(["m4"], 0, 0);
+    const delU = next(a, "DEL");
+    expect(delU.args).toEqual(["DEL", "{Fg0}:u"]);
+    delU.reply(1, 0, 0);
     expect(e.anomalies.total).toBe(0);
     cycle(a, d, (want) => want.slice(1));
     expect(counts(e)).toEqual({ lost: 1 });
