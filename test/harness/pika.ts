@@ -28,7 +28,10 @@ import { RedisClient } from "../../src/control/redis-client.js";
 export type PikaVersion = "3.4" | "3.5" | "4.0";
 export type PikaMode = "sharding" | "classic";
 
-export const PEERS = fileURLToPath(new URL("../../../shared/peers/", import.meta.url));
+// ../shared beside the repo root, from test/harness or, compiled for `npm run soak`, from dist/test/harness.
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, path.basename(path.resolve(HERE, "../..")) === "dist" ? "../../.." : "../..");
+export const PEERS = path.join(ROOT, "..", "shared", "peers") + path.sep;
 const APT_LINE = "apt-get install -y --no-install-recommends libgoogle-glog0v6 libgflags2.2 libprotobuf32 "
   + "libsnappy1v5 libzstd1 liblz4-1 libbz2-1.0 zlib1g libunwind8 librocksdb7.8 libfmt9 rsync";
 
