@@ -3,9 +3,15 @@
 //
 // To land a kill inside a given step, the driver watches the dashboard's filesystem store (one
 // file per slot, rewritten at every state change) and kills the moment a slot of the wave is
-// written in that state. The dashboard stores `prepared` only after every proxy locked the slots,
-// and `migrating` only after every proxy routes them to the target, so a kill on `prepared` lands
-// in the locked window (the proxies' admin API confirms it: the driver counts locked slots there).
+// written in that state. The locked window (every proxy holds the slots' requests) is kept out
+// of the store by design: the dashboard stores `prepared` just BEFORE it pushes the lock to the
+// proxies and pushes `migrating` right after the last proxy locked (5-60 ms), so no store write
+// marks it. To land inside it, the driver stops the second proxy (SIGSTOP) when `prepared` is
+// stored, so the lock push cannot complete; once the first proxy reports the wave's slots
+// locked, the dashboard is killed and the second proxy continued (SIGCONT): it then applies
+// the lock it had been sent. Both proxies hold the slots locked with no dashboard to unlock
+// them, which is the case the held-request bound (slot_lock_wait_timeout) is for. The proxies'
+// admin API confirms it: the driver counts locked slots there.
 import { readFileSync, watch, type FSWatcher } from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { Cluster } from "../../test/harness/cluster.js";
@@ -145,9 +151,37 @@ export class WaveDriver {
       const trigger = `slot ${sid} stored ${r.state}`;
       if (a.state === "migrating" && this.o.migratingDelayMs > 0) {
         setTimeout(() => this.kill(w, a.state, `${trigger} + ${this.o.migratingDelayMs} ms`), this.o.migratingDelayMs);
+      } else if (a.state === "prepared") {
+        void this.killInLockedWindow(w, trigger);
       } else {
         this.kill(w, a.state, trigger);
       }
+    }
+  }
+
+  /**
+   * Kills the dashboard while the proxies hold the wave's slots locked (see the top of this
+   * file): the second proxy is stopped so the lock push stalls, the first is watched until it
+   * holds the slots locked, then the dashboard dies and the second proxy goes on.
+   */
+  private async killInLockedWindow(w: WaveRecord, trigger: string): Promise<void> {
+    const [first, second] = this.cluster.proxies;
+    if (!first || !second) {
+      this.kill(w, "prepared", trigger);
+      return;
+    }
+    const product = this.cluster.dashboard.product;
+    process.kill(second.pid, "SIGSTOP");
+    try {
+      const deadline = performance.now() + 5000;
+      while (performance.now() < deadline) {
+        const locked = await first.slots(product).then((ss) => ss.some((x) => x.locked && x.id >= this.o.beg && x.id <= this.o.end), () => false);
+        if (locked) break;
+        await sleep(2);
+      }
+      this.kill(w, "prepared", `${trigger}, then proxy 1 locked with proxy 2 stopped`);
+    } finally {
+      process.kill(second.pid, "SIGCONT");
     }
   }
 
@@ -165,8 +199,16 @@ export class WaveDriver {
         const k = s ? s.state || (s.group_id === w.target ? "done" : "not started") : "unreadable";
         rec.storeStates[k] = (rec.storeStates[k] ?? 0) + 1;
       }
+      // A proxy continued after SIGCONT applies the lock it was sent a moment later: look
+      // again for a short while before counting it as unlocked.
       for (const p of this.cluster.proxies) {
-        rec.lockedPerProxy.push(await p.slots(d.product).then((ss) => ss.filter((s) => s.locked).length, () => -1));
+        let n = -1;
+        for (let i = 0; i < 20; i++) {
+          n = await p.slots(d.product).then((ss) => ss.filter((s) => s.locked).length, () => -1);
+          if (n > 0 || rec.wanted !== "prepared") break;
+          await sleep(25);
+        }
+        rec.lockedPerProxy.push(n);
       }
       const locked = rec.lockedPerProxy.some((n) => n > 0);
       const dead = locked ? this.o.deadLockedMs : this.o.deadMs;
