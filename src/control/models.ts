@@ -184,6 +184,12 @@ export interface ConfigJson {
   sentinel_failover_timeout: string;
   sentinel_notification_script: string;
   sentinel_client_reconfig_script: string;
+  /** slotway: Pika 3.4 slot replication (dashboard/replication.ts). */
+  pika_replication_timeout?: string;
+  pika_replication_lock_lag?: string;
+  pika_replication_lock_timeout?: string;
+  pika_delslots_grace?: string;
+  pika_max_slots_per_server?: number;
 }
 
 /** GET /api/topom/stats (wire form). */
@@ -199,8 +205,41 @@ export interface Stats {
     executor: number;
     /** slotway: why the migration is blocked right now, with the detail codis leaves out ("" when not). */
     error?: string;
+    /** slotway: migrations that stopped with the route left on the source: slot id → why. */
+    stopped?: Record<string, string>;
+    /** slotway: Pika 3.4 slot replication (dashboard/replication.ts). */
+    replication?: ReplicationJson;
   };
+  /** slotway: what each group server is (kind and version), keyed by address. */
+  backends?: Record<string, BackendJson>;
   sentinels: { model: SentinelJson; stats: Record<string, RedisStats>; masters: Record<string, string> };
+}
+
+/** slotway: a group server's kind and version (backends/kind.ts). */
+export interface BackendJson {
+  /** redis | codis-server | pika-classic | pika-sharding */
+  kind: string;
+  /** redis | valkey | codis-server | pika */
+  server: string;
+  version: string;
+  /** Pika classic: SLOTSHASHKEY agrees with slotway's slot numbers (false on 3.5.0). */
+  slot_numbers_ok?: boolean;
+  slotmigrate?: boolean;
+  databases?: number;
+  /** Pika 3.4: the slots it holds, as master or as a replica of each master, and replicas not linked. */
+  pika_slots?: { total: number; master: number; following: Record<string, number>; not_linked: number };
+  /** Why the kind or the slot summary could not be read. */
+  error?: string;
+}
+
+/** slotway: Pika 3.4 slot replication in the overview. */
+export interface ReplicationJson {
+  /** Slot id → what it is doing ("replicating a → b: binlog sync, lag 123", "locked: ..."). */
+  phases: Record<string, string>;
+  /** Lock windows of the slots moved since the dashboard started (ms). */
+  locks: { count: number; last_ms: number; max_ms: number; avg_ms: number };
+  /** Source copies waiting for pkcluster delslots (unix ms). */
+  cleanup: { sid: number; gid: number; at: number }[];
 }
 
 /** GET /topom. */

@@ -26,6 +26,7 @@ import type { Topology } from "./topology.js";
 import { clone } from "./topology.js";
 import { ActionState, isGroupPromoting, newSlotMapping, type SlotMapping } from "../models.js";
 import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/mover.js";
+import type { MigrationPlan } from "../movers/index.js";
 
 /** What the engine needs from the dashboard. */
 export interface ActionHost {
@@ -44,6 +45,13 @@ export interface ActionHost {
   /** The mover method for a pair of masters: config's, or "redis" when either is plain Redis. */
   moverMethod(from: string, to: string): MoverMethod;
   moverFor(method: MoverMethod): SlotMover;
+  /** How a slot moves between two masters ("" = no server); their kinds are known. */
+  migrationPlan(from: string, to: string): MigrationPlan;
+  /**
+   * Walks these slots through the replication method (Pika 3.4 sharding groups,
+   * dashboard/replication.ts); resolves when each is finished or stopped.
+   */
+  replicate(sids: readonly number[], signal: AbortSignal): Promise<void>;
 }
 
 /** A failed step, with the slot it concerns (for codis's "[ERROR] Slot[%04d]: <err>"). */
@@ -76,6 +84,12 @@ export class SlotActionEngine {
   error = "";
   /** Slots whose `migrating` state the movers are working on (codis's executor count). */
   executor = 0;
+  /**
+   * slotway: migrations that stopped with the route left on the source, and why (a pair of
+   * servers no method can move between, a replication that broke or did not converge). The
+   * entry goes when the slot gets a new action.
+   */
+  readonly stopped = new Map<number, string>();
 
   private wake?: () => void;
   private readonly idleMs: number;
@@ -133,6 +147,7 @@ export class SlotActionEngine {
     try {
       const jobs = [...plan.moves.values()].map((job) => this.moveAndComplete(job, signal));
       if (plan.finished.length) jobs.push(this.host.withLock(() => this.complete(plan.finished)));
+      if (plan.replicated.length) jobs.push(this.host.replicate(plan.replicated, signal));
       const results = await Promise.allSettled(jobs);
       for (const r of results) if (r.status === "rejected") throw r.reason;
     } finally {
@@ -147,27 +162,48 @@ export class SlotActionEngine {
    * Under the lock: picks up to migration_parallel_slots slots (those in progress first, then
    * pending ones unless disabled; lowest action index first) and walks them up to `migrating`.
    */
-  private async prepare(): Promise<{ moves: Map<string, MoveJob>; finished: number[]; executing: number } | undefined> {
+  private async prepare(): Promise<{ moves: Map<string, MoveJob>; finished: number[]; executing: number; replicated: number[] } | undefined> {
     const topo = this.host.topology();
     const byIndex = (a: SlotMapping, b: SlotMapping): number => a.action.index - b.action.index || a.id - b.id;
     const active = topo.slots.filter((m) => m.action.state !== ActionState.Nothing && m.action.state !== ActionState.Pending).sort(byIndex);
     const pending = this.disabled ? [] : topo.slots.filter((m) => m.action.state === ActionState.Pending).sort(byIndex);
-    const batch = [...active, ...pending].slice(0, Math.max(1, this.host.config.migration_parallel_slots)).map((m) => m.id);
+    let batch = [...active, ...pending].slice(0, Math.max(1, this.host.config.migration_parallel_slots)).map((m) => m.id);
     if (batch.length === 0) return undefined;
     const first = batch[0]!;
+
+    // How each slot moves depends on what the servers are (backends/kind.ts): learn it first.
+    const masters = new Set<string>();
+    for (const sid of batch) {
+      const m = topo.slots[sid]!;
+      for (const a of [topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id)]) if (a) masters.add(a);
+    }
+    await this.step(first, "probe backend kind", () => this.host.ensureBackendKinds([...masters]));
+    const replicated: number[] = [];
+    const refused: SlotMapping[] = [];
+    for (const sid of batch) {
+      const m = topo.slots[sid]!;
+      const plan = this.host.migrationPlan(topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id));
+      if (plan.how === "replication") replicated.push(sid);
+      else if (plan.how === "refused") {
+        // Nothing was pushed to proxies before preparing→prepared: such a slot can be dropped.
+        if (m.action.state !== ActionState.Pending && m.action.state !== ActionState.Preparing) {
+          throw new SlotStepError(sid, plan.reason, `slot-[${sid}] ${m.action.state}: ${plan.reason}`);
+        }
+        refused.push(m);
+        this.stopped.set(sid, plan.reason);
+        this.host.log.warn(`slot-[${sid}] migration to group-[${m.action.target_id}] refused, the slot stays on group-[${m.group_id}]: ${plan.reason}`);
+      }
+    }
+    if (refused.length) {
+      await topo.updateSlots(refused.map((m) => newSlotMapping(m.id, m.group_id)));
+      this.status = `[ERROR] Slot[${pad4(refused[0]!.id)}]: ${this.stopped.get(refused[0]!.id)}`;
+    }
+    batch = batch.filter((sid) => !replicated.includes(sid) && !refused.some((m) => m.id === sid));
+    for (const sid of batch) if (topo.slots[sid]!.action.state === ActionState.Pending) this.stopped.delete(sid);
     const at = (state: string): SlotMapping[] => batch.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === state);
 
     // pending → preparing: the intent, stored before anything is pushed.
     await topo.updateSlots(at(ActionState.Pending).map((m) => withState(m, ActionState.Preparing)));
-
-    // The forward method proxies get depends on what the servers speak: learn it before pushing.
-    const masters = new Set<string>();
-    for (const sid of batch) {
-      const m = topo.slots[sid]!;
-      if (m.action.state === ActionState.Finished) continue;
-      for (const a of [topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id)]) if (a) masters.add(a);
-    }
-    await this.step(first, "probe backend kind", () => this.host.ensureBackendKinds([...masters]));
 
     // preparing → prepared: lock the slots in every proxy. If not all ack, unlock again (best
     // effort) so the proxies that did lock do not hold requests until the retry.
@@ -207,7 +243,7 @@ export class SlotActionEngine {
     // Counted under the lock, so a promotion that checks it (slots-migration is running) cannot
     // slip in between here and the movers starting.
     this.executor += migrating.length;
-    return { moves, finished: at(ActionState.Finished).map((m) => m.id), executing: migrating.length };
+    return { moves, finished: at(ActionState.Finished).map((m) => m.id), executing: migrating.length, replicated };
   }
 
   private async moveAndComplete(job: MoveJob, signal: AbortSignal): Promise<void> {

@@ -1,0 +1,389 @@
+// Moving a slot between Pika 3.4 (sharding) groups: whole-slot replication, fenced by the
+// proxies' lock, never dual writes. The engine (migration.ts) hands such slots here.
+//
+// The walk, each state stored before what follows acts on it:
+//
+//   pending ──store──▶ preparing ──────────────────────────────▶ prepared ──────────────────▶ finished ──▶ {group: target}
+//                      route: source, unlocked                   locked in every proxy          route: target, unlocked
+//                      target slot added, replicating from the   final catch-up: lag 0 on a     source copy removed after
+//                      source (full sync, then binlog), until    stable position; target        pika_delslots_grace
+//                      the lag is ≤ pika_replication_lock_lag    detached (slotsslaveof no one)  (pika-cleanup.ts)
+//
+// `migrating` is never used: the proxies never forward commands of these slots anywhere but
+// to one backend (the source until the flip, the target after), so they need no migration
+// method, and Pika 3.4 has none (SLOTSMGRTTAGONE answers "NOT supported").
+//
+// Why dual writes are never used (write the target, read the target then the source): a key
+// deleted on the target is read again from the source, so deletes come back; a key created on
+// the target beside a newer one still on the source hides it. The lock is the only window where
+// neither server takes writes, and it lasts the final catch-up only (measured: `locks` below).
+//
+// A restarted dashboard resumes from the stored state:
+//   pending    → as new
+//   preparing  → attach again (a target already following the source is left alone) and watch
+//   prepared   → every proxy holds the slot. Target still following: wait for lag 0 and detach.
+//                Target already a master (killed after `slotsslaveof no one`, before the flip):
+//                its position must equal the source's (nothing writes either while locked), and
+//                then the flip goes on; otherwise the slot is unlocked and replicated again with
+//                a full resync.
+//   migrating  → (not written by this walk) pushed back to prepared, then as prepared
+//   finished   → every proxy routes the target: record the new group and the source cleanup
+//
+// A stop (sync broken, no convergence within pika_replication_timeout, the lock failing three
+// times, a server that cannot take the slot) puts the route back on the source, unlocked, drops
+// the target's copy and says why in the overview (slot_action.stopped); creating the action
+// again retries it.
+import { newSlotMapping, type SlotMapping, ActionState, isGroupPromoting } from "../models.js";
+import { addMissingSlots } from "../backends/pika-cluster.js";
+import { ConnPool, PikaSlotReplication, ReplicationStop, samePos, type SyncView } from "../movers/pika-replication.js";
+import { checkAborted, sleep } from "../movers/mover.js";
+import { errText } from "./log.js";
+import { SlotStepError } from "./migration.js";
+import { clone } from "./topology.js";
+import type { Topom } from "./topom.js";
+
+/** Pause between looks at the lag while replicating / while locked. */
+const WATCH_MS = 100;
+const LOCKED_POLL_MS = 5;
+/** Consecutive time a server may not answer before the migration stops. */
+const UNREACHABLE_MS = 10_000;
+/** Lock attempts (final catch-up not reached in time) before the migration stops. */
+const LOCK_TRIES = 3;
+
+export interface LockStats {
+  count: number;
+  lastMs: number;
+  maxMs: number;
+  totalMs: number;
+}
+
+export class ReplicationFlow {
+  /** Lock windows of finished slots (ms), for the overview and /metrics. */
+  readonly locks: LockStats = { count: 0, lastMs: 0, maxMs: 0, totalMs: 0 };
+  /** What each slot in the walk is doing, for the overview. */
+  readonly phase = new Map<number, string>();
+  private readonly lockTries = new Map<number, number>();
+  /** When each slot's lock push started (performance.now()). */
+  private readonly lockedAt = new Map<number, number>();
+
+  constructor(private readonly t: Topom) {}
+
+  /** Walks every slot (concurrently); rejects with the first failure once all settled. */
+  async run(sids: readonly number[], signal: AbortSignal): Promise<void> {
+    this.t.engine.executor += sids.length;
+    const pool = new ConnPool(this.t.connect, this.t.config.product_auth || undefined, 5000);
+    try {
+      const results = await Promise.allSettled(sids.map((sid) => this.walk(sid, new PikaSlotReplication(pool), signal)));
+      for (const r of results) if (r.status === "rejected") throw r.reason;
+    } finally {
+      this.t.engine.executor -= sids.length;
+      pool.close();
+    }
+  }
+
+  private slot(sid: number): SlotMapping {
+    return this.t.topology().slots[sid]!;
+  }
+
+  private async walk(sid: number, repl: PikaSlotReplication, signal: AbortSignal): Promise<void> {
+    try {
+      for (;;) {
+        checkAborted(signal);
+        await this.gate(sid, signal);
+        const m = this.slot(sid);
+        const source = this.t.topology().groupMaster(m.group_id);
+        switch (m.action.state) {
+          case ActionState.Nothing:
+            return; // the operator replaced the action meanwhile
+          case ActionState.Pending:
+            await this.store(sid, ActionState.Pending, ActionState.Preparing);
+            this.t.engine.stopped.delete(sid);
+            continue;
+          case ActionState.Preparing:
+            if (source === "") {
+              // Nothing to copy (an offline slot): the slot only has to exist on the target.
+              await this.attachTarget(sid, m, repl, undefined);
+              await this.flip(sid, ActionState.Preparing, performance.now());
+              return;
+            }
+            await this.replicate(sid, m, repl, signal);
+            await this.lock(sid);
+            continue;
+          case ActionState.Migrating:
+            await this.lock(sid, ActionState.Migrating);
+            continue;
+          case ActionState.Prepared: {
+            const lockedAt = this.lockedAt.get(sid) ?? performance.now();
+            const why = await this.finalCatchUp(sid, m, repl, signal);
+            if (why === undefined) {
+              await this.flip(sid, ActionState.Prepared, lockedAt);
+              return;
+            }
+            const tries = (this.lockTries.get(sid) ?? 0) + 1;
+            this.lockTries.set(sid, tries);
+            await this.unlock(sid, why);
+            if (tries >= LOCK_TRIES) throw new ReplicationStop(`${why} (${tries} tries)`);
+            continue;
+          }
+          case ActionState.Finished:
+            await this.flip(sid, ActionState.Finished, performance.now());
+            return;
+          default:
+            throw new Error(`slot-[${sid}] action state is invalid: ${m.action.state}`);
+        }
+      }
+    } catch (e) {
+      if (e instanceof ReplicationStop) {
+        await this.stop(sid, repl, e.message);
+        return;
+      }
+      if (e instanceof SlotStepError) throw e;
+      throw new SlotStepError(sid, errText(e), `slot-[${sid}] replication: ${errText(e)}`);
+    } finally {
+      this.phase.delete(sid);
+    }
+  }
+
+  /** Waits while moving is disabled or either group promotes; the masters must not change. */
+  private async gate(sid: number, signal: AbortSignal): Promise<void> {
+    for (;;) {
+      if (!this.t.isOnline()) throw new Error("topom is not online");
+      const m = this.slot(sid);
+      const groups = this.t.topology().groups;
+      const busy = (this.t.engine.disabled && m.action.state === ActionState.Pending)
+        || isGroupPromoting(groups, m.group_id) || isGroupPromoting(groups, m.action.target_id);
+      if (!busy) return;
+      await sleep(200, signal);
+    }
+  }
+
+  /** Under the lock: from → to, stored (only if the slot is still in `from`). */
+  private store(sid: number, from: string, to: string): Promise<void> {
+    return this.t.withLock(async () => {
+      const topo = this.t.topology();
+      const m = topo.slots[sid]!;
+      if (m.action.state !== from) return;
+      await topo.updateSlot(withState(m, to));
+    });
+  }
+
+  /** Budget: the target group's servers must have room for one more slot. */
+  private async checkRoom(sid: number, servers: readonly string[], repl: PikaSlotReplication): Promise<void> {
+    const max = this.t.config.pika_max_slots_per_server;
+    for (const s of servers) {
+      if (await repl.info(s, sid)) continue;
+      const n = await repl.slotCount(s);
+      if (n + 1 > max) {
+        throw new ReplicationStop(`server ${s} holds ${n} slots; one more exceeds pika_max_slots_per_server = ${max} `
+          + `(each slot costs Pika 3.4 ~26 file descriptors; it dies when it runs out): raise its ulimit -n, then pika_max_slots_per_server`);
+      }
+    }
+  }
+
+  /** The target group's servers hold the slot; with a source, the target master replicates it. */
+  private async attachTarget(sid: number, m: SlotMapping, repl: PikaSlotReplication, source: string | undefined): Promise<void> {
+    const g = this.t.topology().getGroup(m.action.target_id);
+    const [target, ...replicas] = g.servers.map((s) => s.server);
+    if (!target) throw new ReplicationStop(`group-[${g.id}] has no server`);
+    await this.checkRoom(sid, [target, ...replicas], repl);
+    if (source !== undefined) {
+      await repl.attach(sid, source, target, replicas);
+    } else {
+      const add = (addr: string): Promise<unknown> => repl.pool.call(addr, (c) => addMissingSlots(c, [sid]));
+      await add(target);
+      for (const r of replicas) {
+        await add(r);
+        await repl.follow(sid, target, r);
+      }
+    }
+  }
+
+  /** preparing: the target replicates the slot until its lag is small (bounded by pika_replication_timeout). */
+  private async replicate(sid: number, m: SlotMapping, repl: PikaSlotReplication, signal: AbortSignal): Promise<void> {
+    const topo = this.t.topology();
+    const source = topo.groupMaster(m.group_id);
+    const target = topo.groupMaster(m.action.target_id);
+    const c = this.t.config;
+    this.phase.set(sid, `attaching ${target} to ${source}`);
+    await this.attachTarget(sid, m, repl, source);
+    const started = performance.now();
+    let lastAnswer = started;
+    let view: SyncView | undefined;
+    for (;;) {
+      checkAborted(signal);
+      try {
+        view = await repl.view(sid, source, target);
+        lastAnswer = performance.now();
+      } catch (e) {
+        if (performance.now() - lastAnswer > UNREACHABLE_MS) {
+          throw new ReplicationStop(`sync broken: no answer from ${source} or ${target} for ${UNREACHABLE_MS / 1000} s (${errText(e)})`);
+        }
+        await sleep(WATCH_MS, signal);
+        continue;
+      }
+      this.phase.set(sid, `replicating ${source} → ${target}: ${view.phase}`);
+      this.t.engine.status = `[OK] Slot[${pad4(sid)}] replicating: ${view.phase}`;
+      if (!view.source) throw new ReplicationStop(`sync broken: source ${source} no longer has slot ${sid}`);
+      if (!view.target) throw new ReplicationStop(`sync broken: target ${target} no longer has slot ${sid}`);
+      if (view.target.role === "master") {
+        // The target left replication by itself (restarted, or an operator's pkcluster command).
+        throw new ReplicationStop(`sync broken: target ${target} no longer replicates slot ${sid} from ${source}`);
+      }
+      if (view.target.slaveStatus === "kError") throw new ReplicationStop(`sync broken: target ${target} reports kError for slot ${sid}`);
+      if (view.lag !== undefined && view.lag <= c.pika_replication_lock_lag) return;
+      if (performance.now() - started > c.pika_replication_timeout) {
+        throw new ReplicationStop(`replication did not converge within pika_replication_timeout = ${c.pika_replication_timeout} ms (${view.phase})`);
+      }
+      await sleep(WATCH_MS, signal);
+    }
+  }
+
+  /** preparing (or migrating) → prepared: the slot is held in every proxy, then stored. */
+  private lock(sid: number, from: string = ActionState.Preparing): Promise<void> {
+    return this.t.withLock(async () => {
+      const topo = this.t.topology();
+      const m = topo.slots[sid]!;
+      if (m.action.state !== from) return;
+      const next = withState(m, ActionState.Prepared);
+      this.phase.set(sid, "locking");
+      this.lockedAt.set(sid, performance.now());
+      try {
+        await this.t.resync([next]);
+      } catch (e) {
+        // Proxies that did lock must not hold requests until the retry.
+        await this.t.resync([m]).catch((e2) => this.t.log.warn(`slot-[${sid}] rollback of the lock: ${errText(e2)}`));
+        throw e;
+      }
+      await topo.updateSlot(next);
+    });
+  }
+
+  /** prepared → preparing: unlocked again, route on the source. */
+  private unlock(sid: number, why: string): Promise<void> {
+    this.t.log.warn(`slot-[${sid}] unlocked again, still replicating: ${why}`);
+    return this.t.withLock(async () => {
+      const topo = this.t.topology();
+      const m = topo.slots[sid]!;
+      if (m.action.state !== ActionState.Prepared) return;
+      const next = withState(m, ActionState.Preparing);
+      await this.t.resync([next]);
+      await topo.updateSlot(next);
+    });
+  }
+
+  /**
+   * prepared: waits for the target to hold every write (source and target at one binlog position,
+   * the source's unchanged between two reads), detaches it and checks it again. Returns why it
+   * could not within pika_replication_lock_timeout, or undefined when the target is ready.
+   */
+  private async finalCatchUp(sid: number, m: SlotMapping, repl: PikaSlotReplication, signal: AbortSignal): Promise<string | undefined> {
+    const topo = this.t.topology();
+    const source = topo.groupMaster(m.group_id);
+    const target = topo.groupMaster(m.action.target_id);
+    const deadline = performance.now() + this.t.config.pika_replication_lock_timeout;
+    this.phase.set(sid, `locked: final catch-up ${source} → ${target}`);
+    let prev: SyncView | undefined;
+    for (;;) {
+      checkAborted(signal);
+      let view: SyncView;
+      try {
+        view = await repl.view(sid, source, target);
+      } catch (e) {
+        if (performance.now() > deadline) return `no answer from ${source} or ${target} while locked: ${errText(e)}`;
+        await sleep(LOCKED_POLL_MS, signal);
+        continue;
+      }
+      if (!view.source) throw new ReplicationStop(`source ${source} no longer has slot ${sid}`);
+      if (!view.target) return `target ${target} no longer has slot ${sid}`;
+      const stable = prev !== undefined && samePos(prev.source, view.source) && samePos(view.source, view.target);
+      if (view.target.role === "master") {
+        // Detached already (by us before a restart, or the target restarted): only a copy at the
+        // source's very position may take the route.
+        if (stable) return undefined;
+        if (prev !== undefined && samePos(prev.source, view.source) && !samePos(view.source, view.target)) {
+          return `target ${target} holds slot ${sid} as a master at another binlog position than ${source}`;
+        }
+      } else if (stable && view.connected) {
+        await repl.detach(sid, target);
+        const after = await repl.view(sid, source, target);
+        if (after.target?.role === "master" && samePos(after.source, view.source) && samePos(after.target, view.source)) return undefined;
+        return `target ${target} moved from the source's position while detaching`;
+      }
+      if (performance.now() > deadline) {
+        return `no lag 0 on a stable position within pika_replication_lock_timeout = ${this.t.config.pika_replication_lock_timeout} ms (${view.phase})`;
+      }
+      prev = view;
+      await sleep(LOCKED_POLL_MS, signal);
+    }
+  }
+
+  /**
+   * → finished (pushed: every proxy routes the target, unlocked, and sends what it held there in
+   * order) → {group: target}, and the source's copy queued for removal. Idempotent.
+   */
+  private flip(sid: number, from: string, lockedAt: number): Promise<void> {
+    return this.t.withLock(async () => {
+      const topo = this.t.topology();
+      const m = topo.slots[sid]!;
+      if (m.action.state !== from) return;
+      const done = withState(m, ActionState.Finished);
+      this.t.log.warn(`slot-[${sid}] resync to finished (route → group-[${m.action.target_id}])`);
+      await this.t.resync([done]);
+      const ms = performance.now() - lockedAt;
+      if (from === ActionState.Prepared) {
+        const l = this.locks;
+        l.count++;
+        l.lastMs = ms;
+        l.maxMs = Math.max(l.maxMs, ms);
+        l.totalMs += ms;
+        this.t.log.info(`slot-[${sid}] was locked ${ms.toFixed(1)} ms`);
+      }
+      await topo.updateSlot(done);
+      const source = topo.groups.get(m.group_id);
+      // The source's copy is recorded for removal in the step that records the new group.
+      if (source && source.servers.length && m.group_id !== m.action.target_id) {
+        await this.t.pikaCleanup.add(sid, m.group_id, source.servers.map((s) => s.server));
+      }
+      await topo.updateSlot(newSlotMapping(sid, m.action.target_id));
+      this.lockTries.delete(sid);
+      this.lockedAt.delete(sid);
+      this.t.engine.stopped.delete(sid);
+    });
+  }
+
+  /** Stops the migration: route on the source, unlocked; the target's copy dropped; the reason kept. */
+  private async stop(sid: number, repl: PikaSlotReplication, reason: string): Promise<void> {
+    let target: { gid: number; servers: string[] } | undefined;
+    await this.t.withLock(async () => {
+      const topo = this.t.topology();
+      const m = topo.slots[sid]!;
+      if (m.action.state === ActionState.Nothing || m.action.state === ActionState.Finished) return;
+      const back = newSlotMapping(sid, m.group_id);
+      // Pushed first: a proxy that still holds the slot must get it back before the store says so.
+      await this.t.resync([back]);
+      await topo.updateSlot(back);
+      const g = topo.groups.get(m.action.target_id);
+      if (g) target = { gid: g.id, servers: g.servers.map((s) => s.server) };
+    });
+    this.lockTries.delete(sid);
+    this.t.engine.stopped.set(sid, reason);
+    this.t.engine.status = `[ERROR] Slot[${pad4(sid)}]: migration stopped, route left on the source: ${reason}`;
+    this.t.log.warn(`slot-[${sid}] migration stopped, the slot stays on its source group: ${reason}`);
+    if (!target) return;
+    // The target never served the slot: its copy (maybe partial) goes.
+    const { gid, servers } = target;
+    if (this.t.topology().slots[sid]!.group_id === gid) return;
+    const master = servers[0];
+    const ordered = [...servers.slice(1), ...(master ? [master] : [])];
+    await repl.remove(sid, ordered).catch((e) =>
+      this.t.log.warn(`slot-[${sid}] removing the stopped copy from group-[${gid}] failed (${errText(e)}); it is replaced by a full resync if the slot comes back`));
+  }
+}
+
+function withState(m: SlotMapping, state: string): SlotMapping {
+  const c = clone(m);
+  c.action.state = state;
+  return c;
+}
+
+const pad4 = (n: number): string => String(n).padStart(4, "0");

@@ -1,0 +1,161 @@
+// The Pika ≥ 3.5 (classic mode, slotmigrate on) mover: a full SCAN of the source finds the
+// keys of the migrating slots by slotway's own CRC, and each is moved by name with
+// SLOTSMGRTTAGONE (the key and every key of its hash tag). A batch of slots is finished when a
+// whole SCAN pass finds none of their keys.
+//
+// Why not the codis way (SLOTSMGRTTAGSLOT until "remaining" is 0, then SLOTSSCAN): Pika keeps
+// its own slot → keys sets, and 3.5.0 files every key whose CRC-32 is ≥ 2^31 under a negative
+// slot, so SLOTSINFO / SLOTSSCAN / SLOTSMGRTTAGSLOT answer "empty" while half the keys remain
+// (the seeds' data loss). A SCAN of the keyspace does not depend on those sets; moving by name
+// works on 3.5.0 and 4.0 alike, hash tags included (checked on the real servers:
+// test/integration/pika-facts.test.ts).
+//
+// Facts this mover depends on (all checked there):
+//  - SCAN also returns Pika's own bookkeeping keys `_internal:slotkey:4migrate:<slot>` and
+//    `_internal:slottag:4migrate:<crc>` (sets). They are never data: skipped here, never moved,
+//    never counted (moving one would corrupt the target's slot sets).
+//  - SLOTSMGRTTAGONE answers the number of keys moved; 0 for a key that is gone (expired, or
+//    moved meanwhile with its tag). Pika sends the value as plain commands (SET .. EX, RPUSH
+//    after DEL, HMSET, SADD, ZADD, EXPIRE), so the target may be any Redis-protocol server.
+//  - 4.0 serialises SLOTSMGRTTAGONE calls with one lock but checks the key before taking it: a
+//    call that waited behind another move of the same key fails ("cont get the key type.").
+//    Such an error is retried once the key is checked gone.
+//  - DBSIZE is wrong (3.5: 0) or an error (4.0), and INFO keyspace counts only after an async
+//    "INFO keyspace 1": neither is used.
+//
+// Why this is complete: while a slot migrates, every proxy moves a key (SLOTSMGRTTAGONE) before
+// running a command on it and then runs the command on the target (forward method sync, which
+// the dashboard forces for Pika whatever migration_method says: Pika's SLOTSMGRT-EXEC-WRAPPER
+// never runs the command), so no key of the slot is created on the source; a key present for the
+// whole pass is seen by it.
+import { slotOfKey } from "../../core/slot.js";
+import {
+  checkAborted, isUnknownCommand, replyInt, splitAddr,
+  type MoveOptions, type RedisConn, type SlotMover,
+} from "./mover.js";
+
+const SCAN_COUNT = 1000;
+/** Moves in flight on the connection (pipelined; Pika runs them one after the other). */
+const PIPELINE = 32;
+
+/** Pika's slot bookkeeping keys (slotmigrate on): never data. */
+export function isPikaInternalKey(key: Buffer): boolean {
+  return key.length > 10 && key[0] === 0x5f /* _ */ && (key.subarray(0, 26).toString("latin1") === "_internal:slotkey:4migrate:"
+    || key.subarray(0, 26).toString("latin1") === "_internal:slottag:4migrate:");
+}
+
+export class PikaClassicMover implements SlotMover {
+  readonly method = "pika" as const;
+
+  async moveSlots(sids: readonly number[], from: string, to: string, opts: MoveOptions, signal: AbortSignal): Promise<void> {
+    if (sids.length === 0) return;
+    const target = splitAddr(to);
+    const conn = await opts.connect(from, { password: opts.password, timeoutMs: opts.timeoutMs + 5000 });
+    try {
+      const dbs = await pikaDbs(conn);
+      const pendingDbs = new Map<number, Set<number>>(sids.map((s) => [s, new Set(dbs)]));
+      for (const db of dbs) {
+        await conn.call("SELECT", db);
+        const want = new Set(sids);
+        while (want.size !== 0) {
+          const found = await this.pass(conn, db, want, target, opts, signal);
+          for (const sid of [...want]) {
+            const n = found.get(sid) ?? 0;
+            opts.onProgress?.(sid, db, n);
+            if (n !== 0) continue;
+            want.delete(sid);
+            const left = pendingDbs.get(sid)!;
+            left.delete(db);
+            if (left.size === 0) opts.onSlotDone?.(sid);
+          }
+        }
+      }
+    } finally {
+      conn.close();
+    }
+  }
+
+  /** One full SCAN pass; moves every key of `want` it meets. Returns the keys found per slot. */
+  private async pass(
+    conn: RedisConn, db: number, want: ReadonlySet<number>, target: { host: string; port: number },
+    opts: MoveOptions, signal: AbortSignal,
+  ): Promise<Map<number, number>> {
+    const found = new Map<number, number>();
+    let cursor = "0";
+    do {
+      checkAborted(signal);
+      await opts.gate?.();
+      checkAborted(signal);
+      const r = await conn.callBuffer("SCAN", cursor, "COUNT", SCAN_COUNT);
+      if (!Array.isArray(r) || r.length !== 2 || !Array.isArray(r[1])) throw new Error(`invalid response = ${String(r)} (SCAN)`);
+      cursor = Buffer.isBuffer(r[0]) ? r[0].toString() : String(r[0]);
+      const batch: Buffer[] = [];
+      for (const k of r[1] as unknown[]) {
+        const key = Buffer.isBuffer(k) ? k : Buffer.from(String(k));
+        if (isPikaInternalKey(key)) continue;
+        const sid = slotOfKey(key);
+        if (!want.has(sid)) continue;
+        found.set(sid, (found.get(sid) ?? 0) + 1);
+        batch.push(key);
+      }
+      for (let i = 0; i < batch.length; i += PIPELINE) {
+        checkAborted(signal);
+        await Promise.all(batch.slice(i, i + PIPELINE).map((key) => this.moveKey(conn, db, key, target, opts)));
+      }
+    } while (cursor !== "0");
+    return found;
+  }
+
+  /** Moves one key (and its tag) by name; proves it gone from the source, or throws. */
+  private async moveKey(conn: RedisConn, db: number, key: Buffer, target: { host: string; port: number }, opts: MoveOptions): Promise<void> {
+    let moved: number;
+    try {
+      moved = replyInt(await conn.call("SLOTSMGRTTAGONE", target.host, target.port, opts.timeoutMs, key), "SLOTSMGRTTAGONE");
+    } catch (e) {
+      // Another move of the same key (a proxy's) may have taken it meanwhile; anything else stands.
+      if (isUnknownCommand(e) || (await exists(conn, key))) throw withKey(e, key, db);
+      return;
+    }
+    if (moved > 0 || !(await exists(conn, key))) return;
+    // Still here after "0 moved": a key whose hash tag Pika has no record of (written while
+    // slotmigrate was off). SLOTSMGRTONE moves it by itself; its tag siblings are found by SCAN.
+    try {
+      replyInt(await conn.call("SLOTSMGRTONE", target.host, target.port, opts.timeoutMs, key), "SLOTSMGRTONE");
+    } catch (e) {
+      if (await exists(conn, key)) throw withKey(e, key, db);
+      return;
+    }
+    if (await exists(conn, key)) {
+      throw new Error(`key ${printable(key)} (db${db}, slot ${slotOfKey(key)}) stays on the source: Pika moved nothing for SLOTSMGRTTAGONE and SLOTSMGRTONE`);
+    }
+    opts.log?.(`key ${printable(key)} db${db}: moved by SLOTSMGRTONE (Pika has no record of its hash tag)`);
+  }
+}
+
+/**
+ * The dbs to walk: db 0 only. Pika's SLOTSMGRTTAGONE does not select the db on the target: a key
+ * of db 1 lands in the target's db 0 (checked on 3.5.0 and 4.0.1), so a Pika with more than one
+ * database is refused (the dashboard refuses such a migration before it starts, too).
+ */
+async function pikaDbs(conn: RedisConn): Promise<number[]> {
+  const r = await conn.call("CONFIG", "GET", "databases");
+  const n = Array.isArray(r) && r.length >= 2 ? Number(String(r[1])) : 1;
+  if (n !== 1) throw new Error(`${PIKA_DATABASES_REASON} (this server: databases = ${n})`);
+  return [0];
+}
+
+export const PIKA_DATABASES_REASON = "Pika moves the keys of every db into db 0 of the target (SLOTSMGRTTAGONE does not select the db): "
+  + "slotway migrates Pika classic servers with \"databases : 1\" only";
+
+async function exists(conn: RedisConn, key: Buffer): Promise<boolean> {
+  return replyInt(await conn.call("EXISTS", key), "EXISTS") > 0;
+}
+
+function printable(key: Buffer): string {
+  const s = key.toString("utf8");
+  return JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}…` : s);
+}
+
+function withKey(e: unknown, key: Buffer, db: number): Error {
+  return new Error(`move of key ${printable(key)} (db${db}): ${e instanceof Error ? e.message : String(e)}`);
+}
