@@ -4,6 +4,7 @@
 // The walk, each state stored before what follows acts on it:
 //
 //   pending ──store──▶ preparing ──────────────────────────────▶ prepared ──────────────────▶ finished ──▶ {group: target}
+//                                                      (push, then store)      (store, then push)
 //                      route: source, unlocked                   locked in every proxy          route: target, unlocked
 //                      target slot added, replicating from the   final catch-up: lag 0 on a     source copy removed after
 //                      source (full sync, then binlog), until    stable position; target        pika_delslots_grace
@@ -27,7 +28,8 @@
 //                then the flip goes on; otherwise the slot is unlocked and replicated again with
 //                a full resync.
 //   migrating  → (not written by this walk) pushed back to prepared, then as prepared
-//   finished   → every proxy routes the target: record the new group and the source cleanup
+//   finished   → push it again (some proxies may still hold the slot), record the new group and
+//                the source cleanup
 //
 // A stop (sync broken, no convergence within pika_replication_timeout, the lock failing three
 // times, a server that cannot take the slot) puts the route back on the source, unlocked, drops
@@ -98,6 +100,7 @@ export class ReplicationFlow {
           case ActionState.Pending:
             await this.store(sid, ActionState.Pending, ActionState.Preparing);
             this.t.engine.stopped.delete(sid);
+            failpoint("pika-preparing-stored");
             continue;
           case ActionState.Preparing:
             if (source === "") {
@@ -107,7 +110,9 @@ export class ReplicationFlow {
               return;
             }
             await this.replicate(sid, m, repl, signal);
+            failpoint("pika-caught-up");
             await this.lock(sid);
+            failpoint("pika-prepared-stored");
             continue;
           case ActionState.Migrating:
             await this.lock(sid, ActionState.Migrating);
@@ -198,26 +203,36 @@ export class ReplicationFlow {
     }
   }
 
-  /** preparing: the target replicates the slot until its lag is small (bounded by pika_replication_timeout). */
+  /**
+   * preparing: the target replicates the slot until its lag is small. Bounded by
+   * pika_replication_timeout; servers that do not answer (attach included) for
+   * min(10 s, that bound) stop it too.
+   */
   private async replicate(sid: number, m: SlotMapping, repl: PikaSlotReplication, signal: AbortSignal): Promise<void> {
     const topo = this.t.topology();
     const source = topo.groupMaster(m.group_id);
     const target = topo.groupMaster(m.action.target_id);
     const c = this.t.config;
-    this.phase.set(sid, `attaching ${target} to ${source}`);
-    await this.attachTarget(sid, m, repl, source);
     const started = performance.now();
+    const unreachable = Math.min(UNREACHABLE_MS, c.pika_replication_timeout);
     let lastAnswer = started;
-    let view: SyncView | undefined;
+    let attached = false;
     for (;;) {
       checkAborted(signal);
+      let view: SyncView;
       try {
+        if (!attached) {
+          this.phase.set(sid, `attaching ${target} to ${source}`);
+          await this.attachTarget(sid, m, repl, source);
+          attached = true;
+        }
         view = await repl.view(sid, source, target);
         lastAnswer = performance.now();
       } catch (e) {
-        if (performance.now() - lastAnswer > UNREACHABLE_MS) {
-          throw new ReplicationStop(`sync broken: no answer from ${source} or ${target} for ${UNREACHABLE_MS / 1000} s (${errText(e)})`);
-        }
+        if (e instanceof ReplicationStop) throw e;
+        const quiet = performance.now() - lastAnswer;
+        this.phase.set(sid, `replicating ${source} → ${target}: ${errText(e)}`);
+        if (quiet > unreachable) throw new ReplicationStop(`sync broken: ${source} or ${target} failed for ${(quiet / 1000).toFixed(1)} s: ${errText(e)}`);
         await sleep(WATCH_MS, signal);
         continue;
       }
@@ -305,6 +320,7 @@ export class ReplicationFlow {
         }
       } else if (stable && view.connected) {
         await repl.detach(sid, target);
+        failpoint("pika-detached");
         const after = await repl.view(sid, source, target);
         if (after.target?.role === "master" && samePos(after.source, view.source) && samePos(after.target, view.source)) return undefined;
         return `target ${target} moved from the source's position while detaching`;
@@ -318,8 +334,12 @@ export class ReplicationFlow {
   }
 
   /**
-   * → finished (pushed: every proxy routes the target, unlocked, and sends what it held there in
-   * order) → {group: target}, and the source's copy queued for removal. Idempotent.
+   * → finished → {group: target}, and the source's copy queued for removal. Idempotent.
+   *
+   * `finished` is stored BEFORE it is pushed (the other walks push first): once any proxy sends
+   * writes to the detached target, going back to the source would lose them, so the decision
+   * must be in the store before the first proxy acts on it. A dashboard killed after storing
+   * pushes it again; one killed before finds `prepared` with no proxy routing the target yet.
    */
   private flip(sid: number, from: string, lockedAt: number): Promise<void> {
     return this.t.withLock(async () => {
@@ -327,8 +347,13 @@ export class ReplicationFlow {
       const m = topo.slots[sid]!;
       if (m.action.state !== from) return;
       const done = withState(m, ActionState.Finished);
+      if (from !== ActionState.Finished) {
+        await topo.updateSlot(done);
+        failpoint("pika-finished-stored");
+      }
       this.t.log.warn(`slot-[${sid}] resync to finished (route → group-[${m.action.target_id}])`);
       await this.t.resync([done]);
+      failpoint("pika-finished-pushed");
       const ms = performance.now() - lockedAt;
       if (from === ActionState.Prepared) {
         const l = this.locks;
@@ -338,9 +363,8 @@ export class ReplicationFlow {
         l.totalMs += ms;
         this.t.log.info(`slot-[${sid}] was locked ${ms.toFixed(1)} ms`);
       }
-      await topo.updateSlot(done);
       const source = topo.groups.get(m.group_id);
-      // The source's copy is recorded for removal in the step that records the new group.
+      // The source's copy is recorded for removal before the step that records the new group.
       if (source && source.servers.length && m.group_id !== m.action.target_id) {
         await this.t.pikaCleanup.add(sid, m.group_id, source.servers.map((s) => s.server));
       }
@@ -387,3 +411,12 @@ function withState(m: SlotMapping, state: string): SlotMapping {
 }
 
 const pad4 = (n: number): string => String(n).padStart(4, "0");
+
+/**
+ * Test hook (test/integration/pika-cluster.test.ts): with SLOTWAY_FAILPOINT=<name> in its
+ * environment the dashboard kills itself (SIGKILL) when a walk reaches <name>, so a restart can
+ * be checked at each step. Unset in production; nothing else reads it.
+ */
+function failpoint(name: string): void {
+  if (process.env.SLOTWAY_FAILPOINT === name) process.kill(process.pid, "SIGKILL");
+}

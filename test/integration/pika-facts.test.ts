@@ -1,0 +1,200 @@
+// The replies of the real Pika 3.4, 3.5 and 4.0 servers that slotway's Pika support relies on
+// (../shared/peers/README.md has the others). Each fact names the code that depends on it.
+import { crc32 } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { probeBackend } from "../../src/control/backends/kind.js";
+import { parseSlotInfo, slotInfo } from "../../src/control/backends/pika-cluster.js";
+import { RedisClient } from "../../src/control/redis-client.js";
+import type { RedisConnector } from "../../src/control/movers/mover.js";
+import { slotOfKey } from "../../src/core/slot.js";
+import { startPika, stopAllPika, type PikaServer } from "../harness/pika.js";
+import { until } from "../harness/wait.js";
+
+const connect: RedisConnector = (addr, opts) => RedisClient.connect(addr, opts);
+afterAll(stopAllPika);
+
+/** Keys named prefix+i whose codis slot is `slot`. */
+function keysInSlot(slot: number, n: number, prefix = "k"): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) if (slotOfKey(Buffer.from(`${prefix}${i}`)) === slot) out.push(`${prefix}${i}`);
+  return out;
+}
+
+const err = (p: Promise<unknown>): Promise<string> => p.then((v) => `no error: ${JSON.stringify(v)}`, (e: Error) => e.message);
+
+describe("Pika 3.4.0 (sharding)", () => {
+  let a: PikaServer, b: PikaServer, c: PikaServer;
+  beforeAll(async () => {
+    [a, b, c] = await Promise.all([startPika({ version: "3.4" }), startPika({ version: "3.4" }), startPika({ version: "3.4" })]);
+  });
+
+  it("backends/kind.ts tells it apart: pika-sharding 3.4.0 with 1024 slots", async () => {
+    // (3.4 answers no "databases" to CONFIG GET: it has tables instead)
+    expect(await probeBackend(connect, a.addr, undefined)).toEqual({ kind: "pika-sharding", server: "pika", version: "3.4.0", slotNum: 1024 });
+  });
+
+  it("a slot exists only after addslots; a list with one existing slot adds none (pika-cluster.ts addMissingSlots asks first)", async () => {
+    const [k] = keysInSlot(40, 1);
+    expect(await err(a.call("SET", k!, "v"))).toBe("ERR Partition not found");
+    await a.call("PKCLUSTER", "ADDSLOTS", "41");
+    expect(await err(a.call("PKCLUSTER", "ADDSLOTS", "40-42"))).toBe("ERR Corruption: partition : 41 exist");
+    expect([...(await slotInfo(await RedisClient.connect(a.addr), [40, 41, 42])).keys()]).toEqual([41]);
+    await a.call("PKCLUSTER", "ADDSLOTS", "40,42");
+    expect(await a.call("SET", k!, "v")).toBe("OK");
+    // pkcluster info slot takes comma lists and ranges; without a slot it lists every slot.
+    const all = parseSlotInfo(String(await a.call("PKCLUSTER", "INFO", "SLOT")));
+    expect([...all.keys()].sort((x, y) => x - y)).toEqual([40, 41, 42]);
+    expect(all.get(40)).toMatchObject({ sid: 40, role: "master", file: 0, slaves: [] });
+  });
+
+  it("SLAVEOF, SCAN, KEYS and SLOTSMGRTTAGONE are refused; DBSIZE and SLOTSINFO counts are stale (no key listing but SLOTSSCAN)", async () => {
+    expect(await err(a.call("SLAVEOF", "127.0.0.1", String(b.port)))).toBe("ERR This command is not supported in current configuration");
+    expect(await err(a.call("SCAN", "0"))).toBe("ERR This command is not supported in current configuration");
+    expect(await err(a.call("KEYS", "*"))).toBe("ERR This command is not supported in current configuration");
+    expect(await err(a.call("SLOTSMGRTTAGONE", "127.0.0.1", String(b.port), "1000", "x"))).toBe("ERR slotsmgrttagone NOT supported");
+    // Slot numbers are codis's, hash tags included.
+    expect(await a.call("SLOTSHASHKEY", "foo", "k771", "{tag}x")).toEqual([289, 5, 899]);
+  });
+
+  it("a slot replicates per slot (lag, equal binlog positions), chains to a replica of the replica, and detaches", async () => {
+    const sid = 60;
+    const keys = keysInSlot(sid, 50);
+    await a.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    for (const k of keys) await a.call("SET", k, `v-${k}`);
+    await b.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    await c.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    expect(await b.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(a.port), String(sid))).toBe("OK");
+    expect(await c.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(b.port), String(sid))).toBe("OK");
+    const state = async (p: PikaServer) => parseSlotInfo(String(await p.call("PKCLUSTER", "INFO", "SLOT", String(sid)))).get(sid)!;
+    await until("b and c caught up", async () => {
+      const [sa, sb, sc] = [await state(a), await state(b), await state(c)];
+      return sa.slaves[0]?.lag === 0 && sb.offset === sa.offset && sc.offset === sa.offset && sc.slaveStatus === "kConnected";
+    }, 20_000);
+    const sa = await state(a);
+    expect(sa.slaves).toEqual([{ addr: `127.0.0.1:${b.port}`, status: "SlaveBinlogSync", lag: 0 }]);
+    // The middle server shows both roles in one block: parseSlotInfo keeps "slave of a".
+    const sb = await state(b);
+    expect(sb).toMatchObject({ role: "slave", master: `127.0.0.1:${a.port}`, slaveStatus: "kConnected" });
+    expect(sb.slaves.map((s) => s.addr)).toEqual([`127.0.0.1:${c.port}`]);
+    expect(await c.call("GET", keys[7]!)).toBe(`v-${keys[7]}`);
+    expect(await err(b.call("SET", keys[0]!, "x"))).toBe("ERR Server in read-only");
+    // Detached: b takes writes, at a's position; c still follows b.
+    await b.call("PKCLUSTER", "SLOTSSLAVEOF", "no", "one", String(sid));
+    expect(await state(b)).toMatchObject({ role: "master", offset: sa.offset });
+    expect(await b.call("SET", keys[0]!, "after")).toBe("OK");
+    await until("c follows b", async () => (await c.call("GET", keys[0]!)) === "after");
+  });
+
+  it("slotsslaveof ... force replaces everything the replica held; delslots drops the data", async () => {
+    const sid = 61;
+    const [k1, k2] = keysInSlot(sid, 2, "f");
+    await a.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    await a.call("SET", k1!, "source");
+    await b.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    await b.call("SET", k1!, "stale");
+    await b.call("SET", k2!, "only-on-target");
+    await b.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(a.port), String(sid), "force");
+    await until("full sync", async () => (await b.call("GET", k1!)) === "source", 20_000);
+    expect(await b.call("EXISTS", k2!)).toBe(0);
+    await b.call("PKCLUSTER", "SLOTSSLAVEOF", "no", "one", String(sid));
+    await b.call("PKCLUSTER", "DELSLOTS", String(sid));
+    await b.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    expect(await b.call("EXISTS", k1!)).toBe(0);
+    expect(await err(b.call("PKCLUSTER", "DELSLOTS", "900"))).toBe("ERR Corruption: partition : 900 not exist");
+  });
+
+  it("replicating from a master that lacks the slot answers OK and waits in kWaitReply (attach checks the source first)", async () => {
+    await b.call("PKCLUSTER", "ADDSLOTS", "62");
+    expect(await b.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(a.port), "62")).toBe("OK");
+    await until("kWaitReply", async () => parseSlotInfo(String(await b.call("PKCLUSTER", "INFO", "SLOT", "62"))).get(62)?.slaveStatus === "kWaitReply", 10_000);
+    expect(await a.call("PKCLUSTER", "INFO", "SLOT", "62")).toBe("");
+  });
+});
+
+describe("Pika 3.5.0 and 4.0.1 (classic, slotmigrate on)", () => {
+  const pairs: Record<string, [PikaServer, PikaServer]> = {};
+  beforeAll(async () => {
+    const [a5, b5, a4, b4] = await Promise.all([
+      startPika({ version: "3.5" }), startPika({ version: "3.5" }), startPika({ version: "4.0" }), startPika({ version: "4.0" }),
+    ]);
+    pairs["3.5"] = [a5, b5];
+    pairs["4.0"] = [a4, b4];
+  });
+
+  it("backends/kind.ts: 3.5.0 computes negative slots (SLOTSHASHKEY foo = -735), 4.0.1 (says 4.0.0) the codis ones", async () => {
+    const [a5] = pairs["3.5"]!;
+    const [a4] = pairs["4.0"]!;
+    expect(crc32("foo")).toBeGreaterThanOrEqual(2 ** 31);
+    expect(await a5.call("SLOTSHASHKEY", "foo", "{t2}a", "{t1}a")).toEqual([-735, -115, 567]);
+    expect(await a4.call("SLOTSHASHKEY", "foo", "{t2}a", "{t1}a")).toEqual([289, 909, 567]);
+    expect(await probeBackend(connect, a5.addr, undefined)).toEqual({
+      kind: "pika-classic", server: "pika", version: "3.5.0", slotmigrate: true, slotNumbersOk: false, slotNum: 1024, databases: 1,
+    });
+    expect(await probeBackend(connect, a4.addr, undefined)).toEqual({
+      kind: "pika-classic", server: "pika", version: "4.0.0", slotmigrate: true, slotNumbersOk: true, slotNum: 1024, databases: 1,
+    });
+  });
+
+  for (const v of ["3.5", "4.0"]) {
+    it(`${v}: SCAN lists Pika's _internal:slotkey/slottag sets beside the data (pika-classic.ts skips them); DBSIZE is useless`, async () => {
+      const [a] = pairs[v]!;
+      await a.call("SET", "scan-a", "1");
+      await a.call("SADD", "{st}b", "m");
+      const keys: string[] = [];
+      let cursor = "0";
+      do {
+        const r = (await a.call("SCAN", cursor, "COUNT", "100")) as [string, string[]];
+        cursor = r[0];
+        keys.push(...r[1]);
+      } while (cursor !== "0");
+      expect(keys).toContain("scan-a");
+      expect(keys).toContain("{st}b");
+      expect(keys.filter((k) => k.startsWith("_internal:slotkey:4migrate:")).length).toBeGreaterThan(0);
+      expect(keys.filter((k) => k.startsWith("_internal:slottag:4migrate:")).length).toBeGreaterThan(0);
+      expect(await a.call("TYPE", keys.find((k) => k.startsWith("_internal:"))!)).toBe("set");
+      if (v === "3.5") expect(await a.call("DBSIZE")).toBe(0);
+      else expect(await err(a.call("DBSIZE"))).toBe("ERR Get dbsize error");
+    });
+
+    it(`${v}: SLOTSMGRTTAGONE moves a key with its hash tag (also a tag whose CRC is ≥ 2^31) and keeps TTLs`, async () => {
+      const [a, b] = pairs[v]!;
+      await a.call("SET", "{t2}a", "1");
+      await a.call("HSET", "{t2}b", "f", "v");
+      await a.call("ZADD", "{t2}c", "1", "z");
+      await a.call("RPUSH", "{t2}d", "x", "y");
+      await a.call("SETEX", "ttl-key", "100", "v");
+      const mv = (k: string) => a.call("SLOTSMGRTTAGONE", "127.0.0.1", String(b.port), "1000", k);
+      expect(await mv("{t2}c")).toBe(4);
+      expect(await mv("{t2}a")).toBe(0);
+      expect(await mv("ttl-key")).toBe(1);
+      expect(await mv("no-such-key")).toBe(0);
+      expect(await a.call("EXISTS", "{t2}a", "{t2}b", "{t2}c", "{t2}d", "ttl-key")).toBe(0);
+      expect(await b.call("LRANGE", "{t2}d", "0", "-1")).toEqual(["x", "y"]);
+      expect(await b.call("HGETALL", "{t2}b")).toEqual(["f", "v"]);
+      expect(Number(await b.call("TTL", "ttl-key"))).toBeGreaterThan(90);
+      expect(await a.call("SET", "one-key", "1")).toBe("OK");
+      expect(await a.call("SLOTSMGRTONE", "127.0.0.1", String(b.port), "1000", "one-key")).toBe(1);
+    });
+
+    it(`${v}: SLOTSMGRT-EXEC-WRAPPER never runs the command (so proxies forward Pika with sync)`, async () => {
+      const [a] = pairs[v]!;
+      await a.call("SET", "w1", "v");
+      const r = await a.call("SLOTSMGRT-EXEC-WRAPPER", "w1", "SET", "w1", "v2");
+      expect(r).toEqual(v === "3.5" ? [0, 0] : [-1, -1]);
+      expect(await a.call("GET", "w1")).toBe("v");
+    });
+  }
+
+  it("SLOTSMGRTTAGONE moves a key of db 1 into db 0 of the target (migrations need databases = 1)", async () => {
+    const [a, b] = await Promise.all([
+      startPika({ version: "4.0", conf: { databases: "2" } }), startPika({ version: "4.0", conf: { databases: "2" } }),
+    ]);
+    const c = await RedisClient.connect(a.addr);
+    await c.call("SELECT", 1);
+    await c.call("SET", "db1-key", "x");
+    expect(await c.call("SLOTSMGRTTAGONE", "127.0.0.1", b.port, 1000, "db1-key")).toBe(1);
+    c.close();
+    expect(await b.call("EXISTS", "db1-key")).toBe(1); // db 0
+    expect((await probeBackend(connect, a.addr, undefined)).databases).toBe(2);
+  });
+});
