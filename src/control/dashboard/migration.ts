@@ -180,6 +180,7 @@ export class SlotActionEngine {
     await this.step(first, "probe backend kind", () => this.host.ensureBackendKinds([...masters]));
     const replicated: number[] = [];
     const refused: SlotMapping[] = [];
+    const reasons = new Map<number, string>();
     for (const sid of batch) {
       const m = topo.slots[sid]!;
       const plan = this.host.migrationPlan(topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id));
@@ -190,13 +191,13 @@ export class SlotActionEngine {
           throw new SlotStepError(sid, plan.reason, `slot-[${sid}] ${m.action.state}: ${plan.reason}`);
         }
         refused.push(m);
-        this.stopped.set(sid, plan.reason);
+        reasons.set(sid, plan.reason);
         this.host.log.warn(`slot-[${sid}] migration to group-[${m.action.target_id}] refused, the slot stays on group-[${m.group_id}]: ${plan.reason}`);
       }
     }
     if (refused.length) {
       await topo.updateSlots(refused.map((m) => newSlotMapping(m.id, m.group_id)));
-      this.status = `[ERROR] Slot[${pad4(refused[0]!.id)}]: ${this.stopped.get(refused[0]!.id)}`;
+      for (const [sid, why] of reasons) this.stopped.set(sid, why);
     }
     batch = batch.filter((sid) => !replicated.includes(sid) && !refused.some((m) => m.id === sid));
     for (const sid of batch) if (topo.slots[sid]!.action.state === ActionState.Pending) this.stopped.delete(sid);

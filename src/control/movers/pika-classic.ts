@@ -38,10 +38,18 @@ const SCAN_COUNT = 1000;
 /** Moves in flight on the connection (pipelined; Pika runs them one after the other). */
 const PIPELINE = 32;
 
-/** Pika's slot bookkeeping keys (slotmigrate on): never data. */
+const SLOTKEY_PREFIX = Buffer.from("_internal:slotkey:4migrate:");
+const SLOTTAG_PREFIX = Buffer.from("_internal:slottag:4migrate:");
+
+/**
+ * Pika's slot bookkeeping keys (slotmigrate on): never data. Moving one would move Pika's record
+ * of a hash tag's keys, and the keys left behind could no longer be moved by SLOTSMGRTTAGONE.
+ */
 export function isPikaInternalKey(key: Buffer): boolean {
-  return key.length > 10 && key[0] === 0x5f /* _ */ && (key.subarray(0, 26).toString("latin1") === "_internal:slotkey:4migrate:"
-    || key.subarray(0, 26).toString("latin1") === "_internal:slottag:4migrate:");
+  const n = SLOTKEY_PREFIX.length; // both prefixes have the same length
+  if (key.length < n || key[0] !== 0x5f /* _ */) return false;
+  const head = key.subarray(0, n);
+  return head.equals(SLOTKEY_PREFIX) || head.equals(SLOTTAG_PREFIX);
 }
 
 export class PikaClassicMover implements SlotMover {
@@ -108,13 +116,20 @@ export class PikaClassicMover implements SlotMover {
 
   /** Moves one key (and its tag) by name; proves it gone from the source, or throws. */
   private async moveKey(conn: RedisConn, db: number, key: Buffer, target: { host: string; port: number }, opts: MoveOptions): Promise<void> {
-    let moved: number;
-    try {
-      moved = replyInt(await conn.call("SLOTSMGRTTAGONE", target.host, target.port, opts.timeoutMs, key), "SLOTSMGRTTAGONE");
-    } catch (e) {
-      // Another move of the same key (a proxy's) may have taken it meanwhile; anything else stands.
-      if (isUnknownCommand(e) || (await exists(conn, key))) throw withKey(e, key, db);
-      return;
+    let moved = 0;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        moved = replyInt(await conn.call("SLOTSMGRTTAGONE", target.host, target.port, opts.timeoutMs, key), "SLOTSMGRTTAGONE");
+        break;
+      } catch (e) {
+        // Another move of the same key (a proxy's) may have taken it meanwhile.
+        if (!isUnknownCommand(e) && !(await exists(conn, key))) return;
+        // Pika keeps one connection per target and finds it closed by the target's idle timeout
+        // only when it uses it ("Connect slots target, Recv error: IO error: Read null"); the
+        // next call reconnects. Anything that fails twice stands.
+        if (attempt >= 2 || isUnknownCommand(e)) throw withKey(e, key, db);
+        opts.log?.(`move of key ${printable(key)} db${db}: ${e instanceof Error ? e.message : String(e)}; trying once more`);
+      }
     }
     if (moved > 0 || !(await exists(conn, key))) return;
     // Still here after "0 moved": a key whose hash tag Pika has no record of (written while
