@@ -226,6 +226,8 @@ export interface BackendJson {
   slot_numbers_ok?: boolean;
   slotmigrate?: boolean;
   databases?: number;
+  /** Pika 3.4: bytes each slot's WAL preallocates per data type is 1.1 × this. */
+  write_buffer_size?: number;
   /** Pika 3.4: the slots it holds, as master or as a replica of each master, and replicas not linked. */
   pika_slots?: { total: number; master: number; following: Record<string, number>; not_linked: number };
   /** Why the kind or the slot summary could not be read. */

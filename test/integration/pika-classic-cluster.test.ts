@@ -148,6 +148,50 @@ for (const version of ["3.5", "4.0"] as const) {
   });
 }
 
+describe("Pika 3.5 classic, dashboard killed mid-move", () => {
+  it("a restarted dashboard finishes the move: every key readable, the counter exact, the source empty", async () => {
+    const [a, b] = await Promise.all([startPika({ version: "3.5" }), startPika({ version: "3.5" })]);
+    let d = await startDashboard({ config: { migration_parallel_slots: 32 } });
+    for (const gid of [1, 2]) await d.put(`/api/topom/group/create/{x}/${gid}`);
+    await d.put(`/api/topom/group/add/{x}/1/${a.addr}`);
+    await d.put(`/api/topom/group/add/{x}/2/${b.addr}`);
+    await d.put("/api/topom/slots/assign/{x}", range(0, 1023).map((id) => ({ id, group_id: id < 512 ? 1 : 2, action: {} })));
+    const proxy = await addProxy(d);
+    const r = client(proxy);
+    const keys = range(0, 299).map((i) => `kill:${i}`).filter((k) => slotOfKey(Buffer.from(k)) >= 512);
+    for (const k of keys) await r.set(k, `v-${k}`);
+    const ctr = range(0, 50).map((i) => `{kc${i}}`).find((k) => slotOfKey(Buffer.from(k)) >= 512)!;
+    let stop = false;
+    let acked = 0;
+    const errors: string[] = [];
+    const rl = client(proxy);
+    const loader = (async () => {
+      while (!stop) {
+        try {
+          await rl.incr(ctr);
+          acked++;
+        } catch (e) {
+          errors.push(String(e));
+          await sleep(10);
+        }
+      }
+    })();
+    expect(await d.put("/api/topom/slots/action/create-range/{x}/512/1023/1")).toBe("OK");
+    await until("some slots moved", async () => (await d.stats()).slots.filter((m) => m.id >= 512 && m.group_id === 1).length >= 64, 30_000, 20);
+    await d.stop("SIGKILL");
+    await sleep(300);
+    d = await d.restart({});
+    await moved(d, range(512, 1023), 1, 90_000);
+    await sleep(100);
+    stop = true;
+    await loader;
+    expect(errors).toEqual([]);
+    expect(Number(await r.get(ctr))).toBe(acked);
+    for (const k of keys) expect(await r.get(k)).toBe(`v-${k}`);
+    expect((await dataKeys(b)).filter((k) => slotOfKey(Buffer.from(k)) >= 512)).toEqual([]);
+  }, 150_000);
+});
+
 describe("Pika classic and plain Redis", () => {
   it("a slot moves from Pika to Redis; from Redis to Pika it is refused with the reason, the slot staying", async () => {
     const [p] = await Promise.all([startPika({ version: "4.0" })]);

@@ -1,5 +1,7 @@
 // The replies of the real Pika 3.4, 3.5 and 4.0 servers that slotway's Pika support relies on
 // (../shared/peers/README.md has the others). Each fact names the code that depends on it.
+import { readdirSync, statSync } from "node:fs";
+import path from "node:path";
 import { crc32 } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { probeBackend } from "../../src/control/backends/kind.js";
@@ -30,7 +32,7 @@ describe("Pika 3.4.0 (sharding)", () => {
 
   it("backends/kind.ts tells it apart: pika-sharding 3.4.0 with 1024 slots", async () => {
     // (3.4 answers no "databases" to CONFIG GET: it has tables instead)
-    expect(await probeBackend(connect, a.addr, undefined)).toEqual({ kind: "pika-sharding", server: "pika", version: "3.4.0", slotNum: 1024 });
+    expect(await probeBackend(connect, a.addr, undefined)).toEqual({ kind: "pika-sharding", server: "pika", version: "3.4.0", slotNum: 1024, writeBufferSize: 8388608 });
   });
 
   it("a slot exists only after addslots; a list with one existing slot adds none (pika-cluster.ts addMissingSlots asks first)", async () => {
@@ -101,6 +103,32 @@ describe("Pika 3.4.0 (sharding)", () => {
     await b.call("PKCLUSTER", "ADDSLOTS", String(sid));
     expect(await b.call("EXISTS", k1!)).toBe(0);
     expect(await err(b.call("PKCLUSTER", "DELSLOTS", "900"))).toBe("ERR Corruption: partition : 900 not exist");
+  });
+
+  it("each slot preallocates disk: ~17 MB empty, and a WAL of 1.1 × write-buffer-size per data type it holds (kind.ts pikaSlotDiskBytes)", async () => {
+    const sid = 63;
+    await a.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    const allocated = (dir: string): number => {
+      let n = 0;
+      const walk = (d: string): void => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          const p = path.join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else n += statSync(p).blocks * 512;
+        }
+      };
+      walk(dir);
+      return n;
+    };
+    const slotDir = path.join(a.dir, "db", "db0", String(sid));
+    const empty = allocated(slotDir);
+    expect(empty).toBeGreaterThan(12 << 20);
+    expect(empty).toBeLessThan(24 << 20);
+    await a.call("SET", keysInSlot(sid, 1, "disk")[0]!, "x");
+    const written = allocated(slotDir) - empty;
+    // write-buffer-size is 8 MB in the harness: ~8.8 MB preallocated for the strings' WAL.
+    expect(written).toBeGreaterThan(7 << 20);
+    expect(written).toBeLessThan(12 << 20);
   });
 
   it("replicating from a master that lacks the slot answers OK and waits in kWaitReply (attach checks the source first)", async () => {

@@ -33,6 +33,13 @@ export interface BackendInfo {
   slotNum?: number;
   /** Pika: CONFIG GET databases (migrations need 1: Pika moves every db's keys into db 0). */
   databases?: number;
+  /**
+   * Pika 3.4: CONFIG GET write-buffer-size. Each slot is 5 RocksDB instances; each preallocates
+   * ~4 MB of manifest and, once it holds data, a write-ahead log of 1.1 × write-buffer-size
+   * (measured: 17 MB per empty slot; 288 MB more for the first string written with the default
+   * 256 MB), so hundreds of slots need a small write-buffer-size or a very large disk.
+   */
+  writeBufferSize?: number;
 }
 
 /** The key and slot the slot-number check uses: crc32("foo") = 2356372769 ≥ 2^31. */
@@ -73,7 +80,9 @@ export async function probeOn(conn: RedisConn): Promise<BackendInfo> {
     };
     const slotNum = await num("default-slot-num");
     const databases = await num("databases");
-    if (mode === "sharding") return { kind: "pika-sharding", server: "pika", version: pika, slotNum, databases };
+    if (mode === "sharding") {
+      return { kind: "pika-sharding", server: "pika", version: pika, slotNum, databases, writeBufferSize: await num("write-buffer-size") };
+    }
     if (mode !== undefined && mode !== "classic") throw new Error(`Pika ${pika} answers instance-mode = ${mode}: slotway knows classic and sharding only`);
     const slotmigrate = (await configGet(conn, "slotmigrate"))?.toLowerCase() === "yes";
     let slotNumbersOk: boolean | undefined;
@@ -120,6 +129,12 @@ export function unusableReason(addr: string, b: BackendInfo): string | undefined
     return `server ${addr} is Pika ${b.version} (sharding) with default-slot-num ${b.slotNum}: slotway needs 1024 (codis's slot count)`;
   }
   return undefined;
+}
+
+/** Pika 3.4: disk a server's slots may preallocate (bytes), for the warning when slots are added. */
+export function pikaSlotDiskBytes(b: BackendInfo, slots: number): number {
+  const perType = 1.1 * (b.writeBufferSize ?? 256 << 20);
+  return slots * (17 << 20) + slots * perType; // one data type written per slot, at least
 }
 
 /** Why a group cannot hold both servers (different kinds), or undefined. */

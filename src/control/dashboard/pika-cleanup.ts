@@ -66,7 +66,7 @@ export class PikaCleanup {
     await this.load();
     const due = this.entries.filter((e) => e.at <= Date.now());
     if (due.length === 0) return;
-    const pool = new ConnPool(this.t.connect, this.t.config.product_auth || undefined, 5000);
+    const pool = new ConnPool(this.t.connect, this.t.config.product_auth || undefined, 15_000);
     const repl = new PikaSlotReplication(pool);
     try {
       for (const e of due) {

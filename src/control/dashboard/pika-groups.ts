@@ -14,11 +14,15 @@
 // only a finished migration removes it (pika-cleanup.ts).
 import { ApiError } from "../http.js";
 import { addMissingSlots, delSlots, slaveOf, slaveOfNoOne, slotInfo, slotList } from "../backends/pika-cluster.js";
+import { pikaSlotDiskBytes } from "../backends/kind.js";
 import { sameAddr } from "../movers/pika-replication.js";
 import type { RedisConn } from "../movers/mover.js";
 import { errText } from "./log.js";
 import { withConn } from "./redis-ops.js";
 import type { Topom } from "./topom.js";
+
+/** Bound of one pkcluster command that adds or removes slots (ADDSLOTS_CHUNK of them). */
+const SLOW_MS = 60_000;
 
 export class PikaGroupOps {
   constructor(private readonly t: Topom) {}
@@ -52,35 +56,52 @@ export class PikaGroupOps {
   async addSlotsToGroup(gid: number, sids: readonly number[]): Promise<void> {
     if (sids.length === 0 || !(await this.isSharding(gid))) return;
     const g = this.t.topology().getGroup(gid);
-    const [master, ...replicas] = g.servers.map((s) => s.server);
+    const servers = g.servers.map((s) => s.server);
+    const [master, ...replicas] = servers;
     const max = this.t.config.pika_max_slots_per_server;
-    const added = new Map<string, number[]>();
+    const before = new Map<string, Set<number>>();
+    for (const addr of servers) {
+      const have = await this.on(addr, (c) => slotInfo(c));
+      before.set(addr, new Set(have.keys()));
+      const missing = sids.filter((s) => !have.has(s));
+      if (have.size + missing.length > max) {
+        throw new ApiError(`server ${addr} (group-[${gid}], Pika 3.4) holds ${have.size} slots; ${missing.length} more exceed `
+          + `pika_max_slots_per_server = ${max}. Each slot costs Pika 3.4 ~26 file descriptors and it dies when it runs out: `
+          + `raise its ulimit -n (≥ maxclients + 30 × slots), restart it, then raise pika_max_slots_per_server`);
+      }
+      this.warnDisk(addr, have.size + missing.length);
+    }
+    const started = performance.now();
     try {
-      for (const addr of [master!, ...replicas]) {
-        const have = await this.on(addr, (c) => slotInfo(c));
-        const missing = sids.filter((s) => !have.has(s));
-        if (have.size + missing.length > max) {
-          throw new ApiError(`server ${addr} (group-[${gid}], Pika 3.4) holds ${have.size} slots; ${missing.length} more exceed `
-            + `pika_max_slots_per_server = ${max}. Each slot costs Pika 3.4 ~26 file descriptors and it dies when it runs out: `
-            + `raise its ulimit -n (≥ maxclients + 30 × slots), restart it, then raise pika_max_slots_per_server`);
-        }
-      }
-      for (const addr of [master!, ...replicas]) {
-        const fresh = await this.on(addr, (c) => addMissingSlots(c, sids));
-        if (fresh.length) added.set(addr, fresh);
-        if (addr !== master) await this.follow(addr, master!, sids);
-      }
+      // Servers in parallel: each slot takes a server ~150 ms to add.
+      await Promise.all(servers.map((addr) => this.on(addr, (c) => addMissingSlots(c, sids), SLOW_MS)));
+      for (const r of replicas) await this.follow(r, master!, sids);
     } catch (e) {
-      for (const [addr, fresh] of added) {
+      // Only what this call added goes (it is empty); anything the servers held before stays.
+      for (const addr of servers) {
         await this.on(addr, async (c) => {
+          const now = await slotInfo(c, sids);
+          const fresh = sids.filter((s) => now.has(s) && !before.get(addr)!.has(s));
+          if (fresh.length === 0) return;
           await slaveOfNoOne(c, fresh).catch(() => undefined);
           await delSlots(c, fresh);
-        }).catch((e2) => this.t.log.warn(`group-[${gid}] ${addr}: removing slots ${slotList(fresh)} after a failed assign: ${errText(e2)}`));
+        }, SLOW_MS).catch((e2) => this.t.log.warn(`group-[${gid}] ${addr}: removing the slots a failed assign added: ${errText(e2)}`));
       }
       if (e instanceof ApiError) throw e;
       throw new ApiError(`group-[${gid}]: pkcluster addslots failed: ${errText(e)}`);
     }
-    this.t.log.warn(`group-[${gid}] (Pika 3.4) holds slots ${slotList(sids)} on ${[master, ...replicas].join(", ")}`);
+    this.t.log.warn(`group-[${gid}] (Pika 3.4) holds slots ${slotList(sids)} on ${servers.join(", ")} (added in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  }
+
+  /** Logs (once per server and size) what the slots may take on disk, which Pika does not refuse either. */
+  warnDisk(addr: string, slots: number): void {
+    const b = this.t.kinds.get(addr);
+    if (!b || b.kind !== "pika-sharding") return;
+    const gb = pikaSlotDiskBytes(b, slots) / 2 ** 30;
+    if (gb < 10) return;
+    this.t.log.warn(`server ${addr} (Pika 3.4) with ${slots} slots may preallocate ~${gb.toFixed(0)} GB of disk `
+      + `(17 MB per slot, plus 1.1 × write-buffer-size = ${((b.writeBufferSize ?? 0) / 2 ** 20).toFixed(0)} MB per data type a slot holds): `
+      + `lower write-buffer-size in its pika.conf if the disk is smaller`);
   }
 
   /** A replica follows the master for these slots (those the master has; full resync for a stray copy). */
@@ -96,7 +117,7 @@ export class PikaGroupOps {
       const stray = sids.filter((s) => !fine.includes(s) && !fresh.includes(s));
       await slaveOf(c, master, fresh);
       await slaveOf(c, master, stray, true);
-    });
+    }, SLOW_MS);
   }
 
   /**

@@ -73,7 +73,7 @@ export class ReplicationFlow {
   /** Walks every slot (concurrently); rejects with the first failure once all settled. */
   async run(sids: readonly number[], signal: AbortSignal): Promise<void> {
     this.t.engine.executor += sids.length;
-    const pool = new ConnPool(this.t.connect, this.t.config.product_auth || undefined, 5000);
+    const pool = new ConnPool(this.t.connect, this.t.config.product_auth || undefined, 15_000);
     try {
       const results = await Promise.allSettled(sids.map((sid) => this.walk(sid, new PikaSlotReplication(pool), signal)));
       for (const r of results) if (r.status === "rejected") throw r.reason;
@@ -178,6 +178,7 @@ export class ReplicationFlow {
     for (const s of servers) {
       if (await repl.info(s, sid)) continue;
       const n = await repl.slotCount(s);
+      this.t.pikaGroups.warnDisk(s, n + 1);
       if (n + 1 > max) {
         throw new ReplicationStop(`server ${s} holds ${n} slots; one more exceeds pika_max_slots_per_server = ${max} `
           + `(each slot costs Pika 3.4 ~26 file descriptors; it dies when it runs out): raise its ulimit -n, then pika_max_slots_per_server`);

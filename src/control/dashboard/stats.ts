@@ -77,6 +77,7 @@ export class StatsOps {
         if (b.slotNumbersOk !== undefined) j.slot_numbers_ok = b.slotNumbersOk;
         if (b.slotmigrate !== undefined) j.slotmigrate = b.slotmigrate;
         if (b.databases !== undefined) j.databases = b.databases;
+        if (b.writeBufferSize !== undefined) j.write_buffer_size = b.writeBufferSize;
         const slots = this.pikaSlots.get(server);
         if (typeof slots === "string") j.error = slots;
         else if (slots) {
