@@ -44,6 +44,7 @@ import { StatsOps } from "./stats.js";
 import { ReplicationFlow } from "./replication.js";
 import { PikaCleanup } from "./pika-cleanup.js";
 import { PikaGroupOps } from "./pika-groups.js";
+import { goTimeNow } from "../go-text.js";
 
 export const VERSION_TEXT = "slotway";
 
@@ -132,7 +133,7 @@ export class Topom implements ActionHost {
     this.xauth = xauth(this.config.product_name);
     this.model = {
       token: "",
-      start_time: new Date().toString(),
+      start_time: goTimeNow(),
       admin_addr: "",
       product_name: this.config.product_name,
       pid: process.pid,
