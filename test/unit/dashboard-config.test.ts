@@ -96,7 +96,7 @@ describe("dashboard.toml", () => {
       "pika_max_slots_per_server",
     ]);
     expect(j.pika_replication_timeout).toBe("10m");
-    expect(j.pika_replication_lock_lag).toBe("1mb");
+    expect(j.pika_replication_lock_lag).toBe("64kb");
   });
 
   it("the sample config parses back to the defaults", () => {

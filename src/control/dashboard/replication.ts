@@ -51,6 +51,9 @@ const LOCKED_POLL_MS = 5;
 const UNREACHABLE_MS = 10_000;
 /** Lock attempts (final catch-up not reached in time) before the migration stops. */
 const LOCK_TRIES = 3;
+/** A replication link down this long (no full sync running) is started again, up to RELINKS times. */
+const RELINK_MS = 15_000;
+const RELINKS = 3;
 
 export interface LockStats {
   count: number;
@@ -67,6 +70,11 @@ export class ReplicationFlow {
   private readonly lockTries = new Map<number, number>();
   /** When each slot's lock push started (performance.now()). */
   private readonly lockedAt = new Map<number, number>();
+  /** Times within a slot's lock: lock stored, caught up, detached and checked. */
+  private readonly marks = new Map<number, number[]>();
+  /** The lock window (see enterWindow): held by windowOwner while set. */
+  private window: { promise: Promise<void>; release: () => void } | undefined;
+  private windowOwner = -1;
 
   constructor(private readonly t: Topom) {}
 
@@ -111,13 +119,25 @@ export class ReplicationFlow {
             }
             await this.replicate(sid, m, repl, signal);
             failpoint("pika-caught-up");
+            await this.enterWindow(sid);
+            {
+              // The lag may have grown while other slots had the window.
+              const v = await repl.view(sid, source, this.t.topology().groupMaster(m.action.target_id));
+              if (v.lag === undefined || v.lag > this.t.config.pika_replication_lock_lag) {
+                this.leaveWindow(sid);
+                continue;
+              }
+            }
             await this.lock(sid);
             failpoint("pika-prepared-stored");
             continue;
           case ActionState.Migrating:
+            await this.enterWindow(sid);
             await this.lock(sid, ActionState.Migrating);
             continue;
           case ActionState.Prepared: {
+            // (A restarted dashboard finds slots locked already: they take the window in turn.)
+            await this.enterWindow(sid);
             const lockedAt = this.lockedAt.get(sid) ?? performance.now();
             const why = await this.finalCatchUp(sid, m, repl, signal);
             if (why === undefined) {
@@ -127,6 +147,7 @@ export class ReplicationFlow {
             const tries = (this.lockTries.get(sid) ?? 0) + 1;
             this.lockTries.set(sid, tries);
             await this.unlock(sid, why);
+            this.leaveWindow(sid);
             if (tries >= LOCK_TRIES) throw new ReplicationStop(`${why} (${tries} tries)`);
             continue;
           }
@@ -145,8 +166,36 @@ export class ReplicationFlow {
       if (e instanceof SlotStepError) throw e;
       throw new SlotStepError(sid, errText(e), `slot-[${sid}] replication: ${errText(e)}`);
     } finally {
+      this.leaveWindow(sid);
       this.phase.delete(sid);
     }
+  }
+
+  /**
+   * One slot at a time is locked in the proxies (from the lock push to the flip): the pushes
+   * and store writes of every slot go through the one topology lock, so slots locked together
+   * would each stay locked while the others' pushes run (measured with 32 slots at once: a
+   * median 243 ms, the first slot 1.7 s). Replication itself goes on for all of them meanwhile.
+   */
+  private async enterWindow(sid: number): Promise<void> {
+    if (this.windowOwner === sid) return;
+    for (;;) {
+      const busy = this.window;
+      if (!busy) break;
+      await busy.promise;
+    }
+    let release!: () => void;
+    const promise = new Promise<void>((r) => (release = r));
+    this.window = { promise, release };
+    this.windowOwner = sid;
+  }
+
+  private leaveWindow(sid: number): void {
+    if (this.windowOwner !== sid || !this.window) return;
+    const w = this.window;
+    this.window = undefined;
+    this.windowOwner = -1;
+    w.release();
   }
 
   /** Waits while moving is disabled or either group promotes; the masters must not change. */
@@ -218,6 +267,8 @@ export class ReplicationFlow {
     const unreachable = Math.min(UNREACHABLE_MS, c.pika_replication_timeout);
     let lastAnswer = started;
     let attached = false;
+    let linkedAt = started;
+    let reattached = 0;
     for (;;) {
       checkAborted(signal);
       let view: SyncView;
@@ -247,6 +298,15 @@ export class ReplicationFlow {
       }
       if (view.target.slaveStatus === "kError") throw new ReplicationStop(`sync broken: target ${target} reports kError for slot ${sid}`);
       if (view.lag !== undefined && view.lag <= c.pika_replication_lock_lag) return;
+      // A link that stays down while no full sync runs is started over (see reattach), a few times.
+      const syncing = view.target.slaveStatus === "kTryDBSync" || view.target.slaveStatus === "kWaitDBSync";
+      if (view.connected || syncing) linkedAt = performance.now();
+      else if (performance.now() - linkedAt > RELINK_MS) {
+        if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the link of slot ${sid} stays down (${view.phase}) after ${RELINKS} restarts`);
+        this.t.log.warn(`slot-[${sid}] replication link down for ${RELINK_MS / 1000} s (${view.phase}): starting it again`);
+        await repl.reattach(sid, source, target).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
+        linkedAt = performance.now();
+      }
       if (performance.now() - started > c.pika_replication_timeout) {
         throw new ReplicationStop(`replication did not converge within pika_replication_timeout = ${c.pika_replication_timeout} ms (${view.phase})`);
       }
@@ -271,6 +331,7 @@ export class ReplicationFlow {
         throw e;
       }
       await topo.updateSlot(next);
+      this.marks.set(sid, [performance.now()]);
     });
   }
 
@@ -320,14 +381,20 @@ export class ReplicationFlow {
           return `target ${target} holds slot ${sid} as a master at another binlog position than ${source}`;
         }
       } else if (stable && view.connected) {
+        this.marks.get(sid)?.push(performance.now());
         await repl.detach(sid, target);
         failpoint("pika-detached");
         const after = await repl.view(sid, source, target);
-        if (after.target?.role === "master" && samePos(after.source, view.source) && samePos(after.target, view.source)) return undefined;
+        if (after.target?.role === "master" && samePos(after.source, view.source) && samePos(after.target, view.source)) {
+          this.marks.get(sid)?.push(performance.now());
+          return undefined;
+        }
         return `target ${target} moved from the source's position while detaching`;
       }
       if (performance.now() > deadline) {
-        return `no lag 0 on a stable position within pika_replication_lock_timeout = ${this.t.config.pika_replication_lock_timeout} ms (${view.phase})`;
+        const pos = (s?: { file: number; offset: number }): string => (s ? `${s.file} ${s.offset}` : "-");
+        return `no lag 0 on a stable position within pika_replication_lock_timeout = ${this.t.config.pika_replication_lock_timeout} ms `
+          + `(${view.phase}; binlog source ${pos(view.source)}, before ${pos(prev?.source)}, target ${pos(view.target)})`;
       }
       prev = view;
       await sleep(LOCKED_POLL_MS, signal);
@@ -362,7 +429,12 @@ export class ReplicationFlow {
         l.lastMs = ms;
         l.maxMs = Math.max(l.maxMs, ms);
         l.totalMs += ms;
-        this.t.log.info(`slot-[${sid}] was locked ${ms.toFixed(1)} ms`);
+        // Where the lock went: push + store, catch-up, detach + check, flip (store + push).
+        const [pushed, caught, detached] = this.marks.get(sid) ?? [];
+        const parts = pushed && caught && detached
+          ? ` (lock ${(pushed - lockedAt).toFixed(0)}, catch-up ${(caught - pushed).toFixed(0)}, detach ${(detached - caught).toFixed(0)}, flip ${(performance.now() - detached).toFixed(0)})`
+          : "";
+        this.t.log.info(`slot-[${sid}] was locked ${ms.toFixed(1)} ms${parts}`);
       }
       const source = topo.groups.get(m.group_id);
       // The source's copy is recorded for removal before the step that records the new group.
@@ -372,6 +444,7 @@ export class ReplicationFlow {
       await topo.updateSlot(newSlotMapping(sid, m.action.target_id));
       this.lockTries.delete(sid);
       this.lockedAt.delete(sid);
+      this.marks.delete(sid);
       this.t.engine.stopped.delete(sid);
     });
   }

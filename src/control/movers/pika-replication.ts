@@ -112,7 +112,9 @@ export class PikaSlotReplication {
     const [src, tgt] = await Promise.all([this.info(source, sid), this.info(target, sid)]);
     const entry = src?.slaves.find((s) => sameAddr(s.addr, target));
     const following = tgt?.role === "slave" && sameAddr(tgt.master, source);
-    const connected = following && tgt?.slaveStatus === "kConnected";
+    // Both ends must agree: a source that dropped the target ("Master del Recv Timeout slave")
+    // no longer lists it while the target may still say kConnected, or wait in kWaitReply.
+    const connected = following && tgt?.slaveStatus === "kConnected" && entry !== undefined;
     let phase: string;
     if (!src) phase = `source ${source} has no slot ${sid}`;
     else if (!tgt) phase = `target ${target} has no slot ${sid}`;
@@ -121,6 +123,16 @@ export class PikaSlotReplication {
     else if (entry?.lag !== undefined) phase = `binlog sync, lag ${entry.lag}`;
     else phase = `target connected, source ${entry?.status ?? "does not list it yet"}`;
     return { source: src, target: tgt, lag: connected ? entry?.lag : undefined, connected, phase };
+  }
+
+  /**
+   * Starts the target's replication of the slot over (from its own binlog position): Pika 3.4
+   * leaves a slave whose master dropped it ("Master del Recv Timeout slave") in kWaitReply for
+   * ever; a new `slotsslaveof` after `no one` reconnects it.
+   */
+  async reattach(sid: number, source: string, target: string): Promise<void> {
+    await this.pool.call(target, (c) => slaveOfNoOne(c, [sid]));
+    await this.pool.call(target, (c) => slaveOf(c, source, [sid]));
   }
 
   /** `slotsslaveof no one` on the target: its slot becomes a master. */
