@@ -44,7 +44,8 @@ export const SyncState = {
  * Forward methods a proxy uses for a slot that has a migrate_from. 0 and 1 are codis's; 2 is
  * slotway's own for vanilla Redis/Valkey backends (ownership by presence, DESIGN §7).
  */
-export const ForwardMethod = { Sync: 0, SemiAsync: 1, Redis: 2 } as const;
+/** codis's 0 and 1; slotway's 2 (vanilla Redis: MIGRATE) and 3 (Pika classic: sync + EXISTS check). */
+export const ForwardMethod = { Sync: 0, SemiAsync: 1, Redis: 2, Pika: 3 } as const;
 export type ForwardMethodId = (typeof ForwardMethod)[keyof typeof ForwardMethod];
 
 /** Parses a migration_method ("sync", "semi-async", "redis"; any case) into a forward method. */
@@ -226,6 +227,8 @@ export interface BackendJson {
   slot_numbers_ok?: boolean;
   slotmigrate?: boolean;
   databases?: number;
+  /** Pika 4.x: its read cache (0 = off; on, reads can be stale). */
+  cache_model?: number;
   /** Pika 3.4: bytes each slot's WAL preallocates per data type is 1.1 × this. */
   write_buffer_size?: number;
   /** Pika 3.4: the slots it holds, as master or as a replica of each master, and replicas not linked. */

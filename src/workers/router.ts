@@ -14,7 +14,7 @@
 // commands on one key can never be reordered.
 
 import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WORDS_PER_SLOT,
-  FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
+  FORWARD_SYNC, FORWARD_SEMI_ASYNC, FORWARD_PIKA } from "../core/slot-table.js";
 import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
 import { Req, countSlot, uncountSlot, Transform } from "./request.js";
@@ -57,6 +57,7 @@ export class Router implements ForwardHost {
   private _settings: RouterSettings;
   // The forward methods of migrating slots (forward/*.ts), one instance per worker.
   private readonly sync: Forwarder = new SyncForward();
+  private readonly pika: Forwarder = new SyncForward(true);
   private readonly semiAsync: Forwarder = new SemiAsyncForward(this);
   private readonly redis: Forwarder = new RedisForward(this);
 
@@ -267,7 +268,8 @@ export class Router implements ForwardHost {
       forwardKept(req, route.master!, slot);
       return;
     }
-    const f = route.method === FORWARD_SEMI_ASYNC ? this.semiAsync : route.method === FORWARD_SYNC ? this.sync : this.redis;
+    const m = route.method;
+    const f = m === FORWARD_SEMI_ASYNC ? this.semiAsync : m === FORWARD_SYNC ? this.sync : m === FORWARD_PIKA ? this.pika : this.redis;
     f.start(req, slot, route);
   }
 

@@ -96,6 +96,8 @@ describe("migrationPlan: how a slot moves between two kinds of servers", () => {
     expect(plan(info("codis-server"), info("pika-classic"))).toMatchObject({ how: "refused" });
     expect(plan(info("pika-classic", { slotmigrate: false }), info("pika-classic"))).toMatchObject({ how: "refused", reason: expect.stringMatching(/slotmigrate/) });
     expect(plan(info("pika-classic"), info("pika-classic", { databases: 2 }))).toMatchObject({ how: "refused", reason: expect.stringMatching(/databases : 1/) });
+    expect(plan(info("pika-classic", { cacheModel: 1 }), info("pika-classic"))).toMatchObject({ how: "refused", reason: expect.stringMatching(/cache-model : 0/) });
+    expect(plan(info("pika-classic", { cacheModel: 0 }), info("pika-classic", { cacheModel: 0 }))).toEqual({ how: "mover", method: "pika" });
   });
 
   it("Redis and codis-server keep migration_method, redis when either is plain Redis", () => {
@@ -119,7 +121,7 @@ describe("backend kinds", () => {
 });
 
 describe("forward method proxies get for a migrating slot (Topom.slotContext)", () => {
-  it("sync whenever Pika is the source or the target, whatever migration_method says", async () => {
+  it("3 (sync + EXISTS check) whenever Pika is the source or the target, whatever migration_method says", async () => {
     const { Topom } = await import("../../src/control/dashboard/topom.js");
     const { defaultConfig } = await import("../../src/control/dashboard/config.js");
     const { MemoryStore } = await import("../../src/control/store/store.js");
@@ -150,9 +152,9 @@ describe("forward method proxies get for a migrating slot (Topom.slotContext)", 
           const m = { id: 1, group_id: gids.get(from)!, action: { index: 1, state: "migrating", target_id: gids.get(to)! } };
           return (ctx.method as (m: unknown) => number)(m);
         };
-        expect(method("p:1", "p:2"), configured).toBe(ForwardMethod.Sync);
-        expect(method("p:1", "r:1"), configured).toBe(ForwardMethod.Sync);
-        expect(method("p:2", "c:1"), configured).toBe(ForwardMethod.Sync);
+        expect(method("p:1", "p:2"), configured).toBe(ForwardMethod.Pika);
+        expect(method("p:1", "r:1"), configured).toBe(ForwardMethod.Pika);
+        expect(method("p:2", "c:1"), configured).toBe(ForwardMethod.Pika);
         const codis = configured === "sync" ? ForwardMethod.Sync : configured === "redis" ? ForwardMethod.Redis : ForwardMethod.SemiAsync;
         expect(method("c:1", "c:2"), configured).toBe(codis);
         expect(method("c:1", "r:1"), configured).toBe(ForwardMethod.Redis);

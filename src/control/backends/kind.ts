@@ -40,6 +40,12 @@ export interface BackendInfo {
    * 256 MB), so hundreds of slots need a small write-buffer-size or a very large disk.
    */
   writeBufferSize?: number;
+  /**
+   * Pika 4.x: CONFIG GET cache-model (0 = off). With the cache on (4.0.1's default, 1) reads can
+   * be stale: RPOPLPUSH's destination reads back without the element, with no migration at all
+   * (found by the soak), and a key moved away still answers EXISTS 1 (checked on 4.0.1).
+   */
+  cacheModel?: number;
 }
 
 /** The key and slot the slot-number check uses: crc32("foo") = 2356372769 ≥ 2^31. */
@@ -90,7 +96,10 @@ export async function probeOn(conn: RedisConn): Promise<BackendInfo> {
       const r = await conn.call("SLOTSHASHKEY", SLOT_CHECK_KEY);
       slotNumbersOk = Array.isArray(r) && Number(r[0]) === SLOT_CHECK_SLOT;
     }
-    return { kind: "pika-classic", server: "pika", version: pika, slotmigrate, slotNumbersOk, slotNum, databases };
+    const info: BackendInfo = { kind: "pika-classic", server: "pika", version: pika, slotmigrate, slotNumbersOk, slotNum, databases };
+    const cacheModel = await num("cache-model");
+    if (cacheModel !== undefined) info.cacheModel = cacheModel;
+    return info;
   }
   const valkey = info.get("valkey_version");
   const isValkey = valkey !== undefined || info.get("server_name") === "valkey";

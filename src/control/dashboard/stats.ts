@@ -78,6 +78,7 @@ export class StatsOps {
         if (b.slotmigrate !== undefined) j.slotmigrate = b.slotmigrate;
         if (b.databases !== undefined) j.databases = b.databases;
         if (b.writeBufferSize !== undefined) j.write_buffer_size = b.writeBufferSize;
+        if (b.cacheModel !== undefined) j.cache_model = b.cacheModel;
         const slots = this.pikaSlots.get(server);
         if (typeof slots === "string") j.error = slots;
         else if (slots) {

@@ -351,6 +351,10 @@ export class Topom implements ActionHost {
     if (info.kind === "redis" && this.config.migration_method.toLowerCase() !== "redis") {
       this.log.warn(`server ${addr} is plain Redis/Valkey (no SLOTSINFO): its slots migrate with the redis method, whatever migration_method says`);
     }
+    if (info.kind === "pika-classic" && info.cacheModel !== undefined && info.cacheModel !== 0) {
+      this.log.warn(`server ${addr} (${describeBackend(info)}) has its read cache on (cache-model ${info.cacheModel}): Pika 4.0 then serves stale reads `
+        + `(a list read back without RPOPLPUSH's element, even with no migration); set "cache-model : 0". slotway refuses to move its slots until then`);
+    }
     if (info.kind === "pika-classic" && info.slotNumbersOk === false) {
       this.log.warn(`server ${addr} (${describeBackend(info)}) computes wrong slot numbers for keys whose CRC-32 is ≥ 2^31 `
         + `(SLOTSHASHKEY foo ≠ 289): its slots are moved by a full SCAN and by key name, never by Pika's slot listing`);
@@ -372,9 +376,10 @@ export class Topom implements ActionHost {
         const to = kind(topo.groupMaster(m.action.target_id));
         // Pika: its SLOTSMGRT-EXEC-WRAPPER never runs the command (3.5.0 answers [0,0] for a key
         // it holds, 4.0.1 [-1,-1] or [1,1]), so semi-async would send writes to the target while
-        // the key lives on the source. SLOTSMGRTTAGONE (sync) works on both, hash tags included.
-        // (Pika 3.4 slots never reach "migrating": they move by replication.)
-        if (from?.startsWith("pika") || to?.startsWith("pika")) return ForwardMethod.Sync;
+        // the key lives on the source. SLOTSMGRTTAGONE works on both, but Pika's record of a
+        // tag's keys can miss some: method 3 is sync plus a check that the command's keys left
+        // the source (workers/forward/sync.ts). (Pika 3.4 slots never reach "migrating".)
+        if (from?.startsWith("pika") || to?.startsWith("pika")) return ForwardMethod.Pika;
         if (base === ForwardMethod.Redis) return base;
         // A migrating slot whose source or target is plain Redis can only be forwarded the redis way.
         return from === "redis" || to === "redis" ? ForwardMethod.Redis : base;

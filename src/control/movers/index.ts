@@ -54,6 +54,9 @@ export function migrationPlan(
     if (info?.kind === "pika-classic" && info.databases !== undefined && info.databases !== 1) {
       return { how: "refused", reason: `${PIKA_DATABASES_REASON} (${addr}: databases = ${info.databases})` };
     }
+    if (info?.kind === "pika-classic" && info.cacheModel !== undefined && info.cacheModel !== 0) {
+      return { how: "refused", reason: `${addr} is Pika ${info.version} with its read cache on (cache-model ${info.cacheModel}): it serves stale reads (a list after RPOPLPUSH, a key after it moved away), so a move cannot be checked; set "cache-model : 0" (CONFIG SET cache-model 0 works at once)` };
+    }
     if (info?.kind === "pika-classic" && !info.slotmigrate) {
       return { how: "refused", reason: `${addr} is Pika ${info.version} with slotmigrate off: set "slotmigrate : yes" in its pika.conf and restart it` };
     }

@@ -28,7 +28,7 @@
 // the dashboard forces for Pika whatever migration_method says: Pika's SLOTSMGRT-EXEC-WRAPPER
 // never runs the command), so no key of the slot is created on the source; a key present for the
 // whole pass is seen by it.
-import { slotOfKey } from "../../core/slot.js";
+import { crc32, slotOfKey } from "../../core/slot.js";
 import {
   checkAborted, isUnknownCommand, replyInt, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
@@ -116,6 +116,7 @@ export class PikaClassicMover implements SlotMover {
 
   /** Moves one key (and its tag) by name; proves it gone from the source, or throws. */
   private async moveKey(conn: RedisConn, db: number, key: Buffer, target: { host: string; port: number }, opts: MoveOptions): Promise<void> {
+    await repairRecord(conn, key);
     let moved = 0;
     for (let attempt = 1; ; attempt++) {
       try {
@@ -143,8 +144,46 @@ export class PikaClassicMover implements SlotMover {
     if (await exists(conn, key)) {
       throw new Error(`key ${printable(key)} (db${db}, slot ${slotOfKey(key)}) stays on the source: Pika moved nothing for SLOTSMGRTTAGONE and SLOTSMGRTONE`);
     }
-    opts.log?.(`key ${printable(key)} db${db}: moved by SLOTSMGRTONE (Pika has no record of its hash tag)`);
+    opts.log?.(`key ${printable(key)} db${db}: moved by SLOTSMGRTONE (SLOTSMGRTTAGONE left it)`);
   }
+}
+
+const TYPE_CODE: Record<string, string> = { string: "k", hash: "h", list: "l", set: "s", zset: "z" };
+
+/**
+ * Makes Pika's record of a key say what the key is, before it is moved. Pika files every key as
+ * "<type letter><key>" in a set per slot (`_internal:slotkey:4migrate:<its slot>`) and, for a key
+ * with a hash tag, in a set per tag (`_internal:slottag:4migrate:<crc32 of the tag>`); its
+ * SLOTSMGRT* commands move what those sets say. Some commands leave them wrong (checked on 3.5.0
+ * and 4.0.1): RPOPLPUSH files its destination list as a string (then SLOTSMGRTTAGONE of any key
+ * of the tag fails, "ERR ParseKey failed" on 4.0, or moves nothing on 3.5), SMOVE and SUNIONSTORE
+ * do not file their destination at all (SLOTSMGRTTAGONE answers success and leaves it behind).
+ * The type comes from TYPE once EXISTS says the key is there (4.0's TYPE names a type for a key
+ * that is gone); the slot from Pika's own SLOTSHASHKEY (3.5.0's is negative for half the keys,
+ * and that is the set it uses).
+ */
+async function repairRecord(conn: RedisConn, key: Buffer): Promise<void> {
+  if (!(await exists(conn, key))) return;
+  const code = TYPE_CODE[String(await conn.call("TYPE", key))];
+  if (code === undefined) return;
+  const r = await conn.call("SLOTSHASHKEY", key);
+  const pikaSlot = Array.isArray(r) ? replyInt(r[0], "SLOTSHASHKEY") : replyInt(r, "SLOTSHASHKEY");
+  const sets = [`_internal:slotkey:4migrate:${pikaSlot}`];
+  const tag = hashTag(key);
+  if (tag !== undefined) sets.push(`_internal:slottag:4migrate:${crc32(tag)}`);
+  const wrong = [..."khlsz"].filter((c) => c !== code).map((c) => Buffer.concat([Buffer.from(c), key]));
+  for (const set of sets) {
+    await conn.call("SREM", set, ...wrong);
+    await conn.call("SADD", set, Buffer.concat([Buffer.from(code), key]));
+  }
+}
+
+/** The hash tag as Pika reads it: from the first '{' to the first '}' after it (may be empty). */
+function hashTag(key: Buffer): Buffer | undefined {
+  const o = key.indexOf(0x7b /* { */);
+  if (o < 0) return undefined;
+  const c = key.indexOf(0x7d /* } */, o + 1);
+  return c < 0 ? undefined : key.subarray(o + 1, c);
 }
 
 /**
