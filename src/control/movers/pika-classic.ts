@@ -130,6 +130,7 @@ export class PikaClassicMover implements SlotMover {
         // next call reconnects. Anything that fails twice stands.
         if (attempt >= 2 || isUnknownCommand(e)) throw withKey(e, key, db);
         opts.log?.(`move of key ${printable(key)} db${db}: ${e instanceof Error ? e.message : String(e)}; trying once more`);
+        await repairRecord(conn, key);
       }
     }
     if (moved > 0 || !(await exists(conn, key))) return;
@@ -162,19 +163,29 @@ const TYPE_CODE: Record<string, string> = { string: "k", hash: "h", list: "l", s
  * that is gone); the slot from Pika's own SLOTSHASHKEY (3.5.0's is negative for half the keys,
  * and that is the set it uses).
  */
-async function repairRecord(conn: RedisConn, key: Buffer): Promise<void> {
-  if (!(await exists(conn, key))) return;
-  const code = TYPE_CODE[String(await conn.call("TYPE", key))];
-  if (code === undefined) return;
+export async function repairRecord(conn: RedisConn, key: Buffer): Promise<void> {
   const r = await conn.call("SLOTSHASHKEY", key);
   const pikaSlot = Array.isArray(r) ? replyInt(r[0], "SLOTSHASHKEY") : replyInt(r, "SLOTSHASHKEY");
   const sets = [`_internal:slotkey:4migrate:${pikaSlot}`];
   const tag = hashTag(key);
-  if (tag !== undefined) sets.push(`_internal:slottag:4migrate:${crc32(tag)}`);
-  const wrong = [..."khlsz"].filter((c) => c !== code).map((c) => Buffer.concat([Buffer.from(c), key]));
-  for (const set of sets) {
-    await conn.call("SREM", set, ...wrong);
-    await conn.call("SADD", set, Buffer.concat([Buffer.from(code), key]));
+  // A hash tag moves as one: every key Pika lists for it is checked too (a sibling filed with the
+  // wrong type fails the move of the whole tag), and the keys that are gone leave the lists.
+  const keys = new Map<string, Buffer>([[key.toString("latin1"), key]]);
+  if (tag !== undefined) {
+    const tagSet = `_internal:slottag:4migrate:${crc32(tag)}`;
+    sets.push(tagSet);
+    const members = await conn.callBuffer("SMEMBERS", tagSet);
+    if (Array.isArray(members)) {
+      for (const m of members) if (Buffer.isBuffer(m) && m.length > 1) keys.set(m.subarray(1).toString("latin1"), m.subarray(1));
+    }
+  }
+  for (const k of keys.values()) {
+    const code = (await exists(conn, k)) ? TYPE_CODE[String(await conn.call("TYPE", k))] : undefined;
+    const wrong = [..."khlsz"].filter((c) => c !== code).map((c) => Buffer.concat([Buffer.from(c), k]));
+    for (const set of sets) {
+      await conn.call("SREM", set, ...wrong);
+      if (code !== undefined) await conn.call("SADD", set, Buffer.concat([Buffer.from(code), k]));
+    }
   }
 }
 
