@@ -208,7 +208,7 @@ describe("Pika 3.4 sharding groups", () => {
       expect(await d.put(`/api/topom/slots/action/create/{x}/${sid}/1`)).toBe("OK");
       await d.exited; // killed itself at the failpoint
       d = await d.restart({});
-      await moved(d, [sid], 1);
+      await moved(d, [sid], 1, 60_000);
       await sleep(100);
       const got = await l.stop();
       expect(got.errors).toEqual([]);
@@ -220,7 +220,7 @@ describe("Pika 3.4 sharding groups", () => {
       // Nothing stays locked in the proxy.
       const slots = await proxyLocked(proxy);
       expect(slots).toEqual([]);
-    });
+    }, 90_000);
   }
 
   it("a broken sync stops the migration with the route on the source (unlocked); created again, it finishes", async () => {

@@ -17,7 +17,9 @@
 //         lag: 0                                     kWaitReply, kConnected, kError...)
 //
 // A slot of a sharding Pika is a RocksDB instance set: ~26 file descriptors, a thread and ~3 MB
-// each (measured: fds grow 578 → 4747 for 20 → 180 slots). Pika 3.4 does not refuse a slot it
+// each (measured: fds grow 578 → 4747 for 20 → 180 slots), ~35 once the slots hold data and
+// replicate (the soak's servers reached their 20000 at 576 slots; Pika then fails commands with
+// "ERR Corruption: open local meta file failed"). Pika 3.4 does not refuse a slot it
 // has no descriptors for: the process dies during `addslots` (the connection just closes), and
 // then dies again at every restart while loading the same slots, until its `ulimit -n` is raised.
 // So the dashboard keeps each server under pika_max_slots_per_server and never adds slots a

@@ -67,7 +67,7 @@ export class PikaGroupOps {
       if (have.size + missing.length > max) {
         throw new ApiError(`server ${addr} (group-[${gid}], Pika 3.4) holds ${have.size} slots; ${missing.length} more exceed `
           + `pika_max_slots_per_server = ${max}. Each slot costs Pika 3.4 ~26 file descriptors and it dies when it runs out: `
-          + `raise its ulimit -n (≥ maxclients + 30 × slots), restart it, then raise pika_max_slots_per_server`);
+          + `raise its ulimit -n (≥ maxclients + 40 × slots), restart it, then raise pika_max_slots_per_server`);
       }
       this.warnDisk(addr, have.size + missing.length);
     }

@@ -31,7 +31,7 @@
 //   finished   → push it again (some proxies may still hold the slot), record the new group and
 //                the source cleanup
 //
-// A stop (sync broken, no convergence within pika_replication_timeout, the lock failing three
+// A stop (sync broken, no convergence within pika_replication_timeout, the lock failing five
 // times, a server that cannot take the slot) puts the route back on the source, unlocked, drops
 // the target's copy and says why in the overview (slot_action.stopped); creating the action
 // again retries it.
@@ -50,10 +50,12 @@ const LOCKED_POLL_MS = 5;
 /** Consecutive time a server may not answer before the migration stops. */
 const UNREACHABLE_MS = 10_000;
 /** Lock attempts (final catch-up not reached in time) before the migration stops. */
-const LOCK_TRIES = 3;
+const LOCK_TRIES = 5;
 /** A replication link down this long (no full sync running) is started again, up to RELINKS times. */
-const RELINK_MS = 15_000;
-const RELINKS = 3;
+const RELINK_MS = 5000;
+/** While locked, a target behind the source that makes no progress this long: unlock, restart the link. */
+const LOCK_STALL_MS = 1000;
+const RELINKS = 10;
 
 export interface LockStats {
   count: number;
@@ -70,6 +72,8 @@ export class ReplicationFlow {
   private readonly lockTries = new Map<number, number>();
   /** When each slot's lock push started (performance.now()). */
   private readonly lockedAt = new Map<number, number>();
+  /** Slots whose last lock ended on a stalled link (the link is started again). */
+  private readonly stalled = new Set<number>();
   /** Times within a slot's lock: lock stored, caught up, detached and checked. */
   private readonly marks = new Map<number, number[]>();
   /** The lock window (see enterWindow): held by windowOwner while set. */
@@ -148,6 +152,10 @@ export class ReplicationFlow {
             this.lockTries.set(sid, tries);
             await this.unlock(sid, why);
             this.leaveWindow(sid);
+            if (this.stalled.delete(sid)) {
+              const tgt = this.t.topology().groupMaster(m.action.target_id);
+              await repl.reattach(sid, source, tgt).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
+            }
             if (tries >= LOCK_TRIES) throw new ReplicationStop(`${why} (${tries} tries)`);
             continue;
           }
@@ -360,6 +368,7 @@ export class ReplicationFlow {
     const deadline = performance.now() + this.t.config.pika_replication_lock_timeout;
     this.phase.set(sid, `locked: final catch-up ${source} → ${target}`);
     let prev: SyncView | undefined;
+    let progressAt = performance.now();
     for (;;) {
       checkAborted(signal);
       let view: SyncView;
@@ -390,6 +399,13 @@ export class ReplicationFlow {
           return undefined;
         }
         return `target ${target} moved from the source's position while detaching`;
+      }
+      // A target that stops moving while behind (Pika 3.4's link stalls, seen under load) is not
+      // waited for: the slot is unlocked at once and its link started again.
+      if (prev?.target === undefined || view.target.offset !== prev.target.offset || view.target.file !== prev.target.file) progressAt = performance.now();
+      if (view.target.role === "slave" && !samePos(view.source, view.target) && performance.now() - progressAt > LOCK_STALL_MS) {
+        this.stalled.add(sid);
+        return `the target's copy stopped catching up while locked (${view.phase}, ${LOCK_STALL_MS} ms without progress)`;
       }
       if (performance.now() > deadline) {
         const pos = (s?: { file: number; offset: number }): string => (s ? `${s.file} ${s.offset}` : "-");
