@@ -31,13 +31,13 @@
 //   finished   → push it again (some proxies may still hold the slot), record the new group and
 //                the source cleanup
 //
-// A stop (sync broken, no convergence within pika_replication_timeout, the lock failing five
+// A stop (sync broken, no convergence within pika_replication_timeout, the lock failing ten
 // times, a server that cannot take the slot) puts the route back on the source, unlocked, drops
 // the target's copy and says why in the overview (slot_action.stopped); creating the action
 // again retries it.
 import { newSlotMapping, type SlotMapping, ActionState, isGroupPromoting } from "../models.js";
 import { addMissingSlots } from "../backends/pika-cluster.js";
-import { ConnPool, PikaSlotReplication, ReplicationStop, samePos, type SyncView } from "../movers/pika-replication.js";
+import { ConnPool, PikaSlotReplication, ReplicationStop, sameAddr, samePos, type SyncView } from "../movers/pika-replication.js";
 import { checkAborted, sleep } from "../movers/mover.js";
 import { errText } from "./log.js";
 import { SlotStepError } from "./migration.js";
@@ -50,11 +50,11 @@ const LOCKED_POLL_MS = 5;
 /** Consecutive time a server may not answer before the migration stops. */
 const UNREACHABLE_MS = 10_000;
 /** Lock attempts (final catch-up not reached in time) before the migration stops. */
-const LOCK_TRIES = 5;
+const LOCK_TRIES = 10;
 /** A replication link down this long (no full sync running) is started again, up to RELINKS times. */
-const RELINK_MS = 5000;
+const RELINK_MS = 15_000;
 /** While locked, a target behind the source that makes no progress this long: unlock, restart the link. */
-const LOCK_STALL_MS = 1000;
+const LOCK_STALL_MS = 2000;
 const RELINKS = 10;
 
 export interface LockStats {
@@ -304,10 +304,13 @@ export class ReplicationFlow {
         // The target left replication by itself (restarted, or an operator's pkcluster command).
         throw new ReplicationStop(`sync broken: target ${target} no longer replicates slot ${sid} from ${source}`);
       }
-      if (view.target.slaveStatus === "kError") throw new ReplicationStop(`sync broken: target ${target} reports kError for slot ${sid}`);
       if (view.lag !== undefined && view.lag <= c.pika_replication_lock_lag) return;
       // A link that stays down while no full sync runs is started over (see reattach), a few times.
-      const syncing = view.target.slaveStatus === "kTryDBSync" || view.target.slaveStatus === "kWaitDBSync";
+      // A full sync shows as kTryDBSync / kWaitDBSync on the target, or as SlaveNotSync /
+      // SlaveDbSync for it on the source (the target may say kWaitReply meanwhile): left alone.
+      const entry = view.source.slaves.find((x) => sameAddr(x.addr, target));
+      const syncing = view.target.slaveStatus === "kTryDBSync" || view.target.slaveStatus === "kWaitDBSync"
+        || entry?.status === "SlaveNotSync" || entry?.status === "SlaveDbSync";
       if (view.connected || syncing) linkedAt = performance.now();
       else if (performance.now() - linkedAt > RELINK_MS) {
         if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the link of slot ${sid} stays down (${view.phase}) after ${RELINKS} restarts`);
