@@ -374,16 +374,37 @@ class AdminCommand {
 
   private groupStatus(s: Stats): void {
     const models = s.group.models;
+    const backends = s.backends ?? {};
+    const kindOf = (addr: string): string => {
+      const b = backends[addr];
+      return b ? `${b.kind === "redis" ? b.server : b.kind} ${b.version}` : "?";
+    };
     const wgid = Math.max(0, ...models.map((g) => String(g.id).length));
     const widx = Math.max(0, ...models.flatMap((g) => g.servers.map((_, i) => String(i).length)));
     const waddr = Math.max(0, ...models.flatMap((g) => g.servers.map((x) => x.server.length)));
+    const wkind = Math.max(0, ...models.flatMap((g) => g.servers.map((x) => kindOf(x.server).length)));
     for (const g of models) {
+      const owned = s.slots.filter((m) => m.group_id === g.id).length;
       g.servers.forEach((x, i) => {
-        const head = `group-${String(g.id).padStart(wgid, "0")} [${String(i).padStart(widx, "0")}] ${x.server.padEnd(waddr)}`;
+        const head = `group-${String(g.id).padStart(wgid, "0")} [${String(i).padStart(widx, "0")}] ${x.server.padEnd(waddr)} ${kindOf(x.server).padEnd(wkind)}`;
         const st = s.group.stats[x.server];
         if (!st) return this.io.out(`[?] ${head}\n`);
         if (st.error) return this.io.out(`[E] ${head}\n`);
         if (st.timeout || !st.stats) return this.io.out(`[T] ${head}\n`);
+        const b = backends[x.server];
+        if (b?.kind === "pika-sharding") {
+          // Replication is per slot: INFO's role says nothing; the slot summary does.
+          const p = b.pika_slots;
+          if (!p) return this.io.out(`[E] ${head}      ==> ${b.error ?? "no slot summary"}\n`);
+          const master = g.servers[0]!.server;
+          if (i === 0) {
+            const ok = p.master >= owned && p.total === p.master;
+            return this.io.out(`${ok ? "[ ]" : "[X]"} ${head}      ==> NO:ONE (${p.master} slots as master, group owns ${owned})\n`);
+          }
+          const following = p.following[master] ?? 0;
+          const ok = following >= owned && p.not_linked === 0;
+          return this.io.out(`${ok ? "[ ]" : "[X]"} ${head}      ==> ${master}:${p.not_linked === 0 ? "up" : "down"} (${following} of ${owned} slots follow it${p.not_linked ? `, ${p.not_linked} not linked` : ""})\n`);
+        }
         const ma = st.stats.master_addr;
         const actual = ma !== undefined ? `${ma}:${st.stats.master_link_status ?? ""}` : "NO:ONE";
         const expect = i === 0 ? "NO:ONE" : `${g.servers[0]!.server}:up`;

@@ -46,7 +46,8 @@ export const SyncState = {
  * Forward methods a proxy uses for a slot that has a migrate_from. 0 and 1 are codis's; 2 is
  * slotway's own for vanilla Redis/Valkey backends (ownership by presence, DESIGN §7).
  */
-export const ForwardMethod = { Sync: 0, SemiAsync: 1, Redis: 2 } as const;
+/** codis's 0 and 1; slotway's 2 (vanilla Redis: MIGRATE) and 3 (Pika classic: sync + EXISTS check). */
+export const ForwardMethod = { Sync: 0, SemiAsync: 1, Redis: 2, Pika: 3 } as const;
 export type ForwardMethodId = (typeof ForwardMethod)[keyof typeof ForwardMethod];
 
 /** Parses a migration_method ("sync", "semi-async", "redis"; any case) into a forward method. */
@@ -188,6 +189,12 @@ export interface ConfigJson {
   sentinel_failover_timeout: string;
   sentinel_notification_script: string;
   sentinel_client_reconfig_script: string;
+  /** slotway: Pika 3.4 slot replication (dashboard/replication.ts). */
+  pika_replication_timeout?: string;
+  pika_replication_lock_lag?: string;
+  pika_replication_lock_timeout?: string;
+  pika_delslots_grace?: string;
+  pika_max_slots_per_server?: number;
 }
 
 /** GET /api/topom/stats (wire form). */
@@ -204,8 +211,45 @@ export interface Stats {
     executor: number;
     /** slotway: why the migration is blocked right now, with the detail codis leaves out ("" when not). */
     error?: string;
+    /** slotway: migrations that stopped with the route left on the source: slot id → why. */
+    stopped?: Record<string, string>;
+    /** slotway: Pika 3.4 slot replication (dashboard/replication.ts). */
+    replication?: ReplicationJson;
   };
+  /** slotway: what each group server is (kind and version), keyed by address. */
+  backends?: Record<string, BackendJson>;
   sentinels: { model: SentinelJson; stats: Record<string, RedisStats>; masters: Record<string, string> };
+}
+
+/** slotway: a group server's kind and version (backends/kind.ts). */
+export interface BackendJson {
+  /** redis | codis-server | pika-classic | pika-sharding */
+  kind: string;
+  /** redis | valkey | codis-server | pika */
+  server: string;
+  version: string;
+  /** Pika classic: SLOTSHASHKEY agrees with slotway's slot numbers (false on 3.5.0). */
+  slot_numbers_ok?: boolean;
+  slotmigrate?: boolean;
+  databases?: number;
+  /** Pika 4.x: its read cache (0 = off; on, reads can be stale). */
+  cache_model?: number;
+  /** Pika 3.4: bytes each slot's WAL preallocates per data type is 1.1 × this. */
+  write_buffer_size?: number;
+  /** Pika 3.4: the slots it holds, as master or as a replica of each master, and replicas not linked. */
+  pika_slots?: { total: number; master: number; following: Record<string, number>; not_linked: number };
+  /** Why the kind or the slot summary could not be read. */
+  error?: string;
+}
+
+/** slotway: Pika 3.4 slot replication in the overview. */
+export interface ReplicationJson {
+  /** Slot id → what it is doing ("replicating a → b: binlog sync, lag 123", "locked: ..."). */
+  phases: Record<string, string>;
+  /** Lock windows of the slots moved since the dashboard started (ms). */
+  locks: { count: number; last_ms: number; max_ms: number; avg_ms: number };
+  /** Source copies waiting for pkcluster delslots (unix ms). */
+  cleanup: { sid: number; gid: number; at: number }[];
 }
 
 /** GET /topom. */

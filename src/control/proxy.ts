@@ -347,8 +347,8 @@ export class ProxyServer {
       } catch (e) {
         throw new ApiError(`fillslots: ${(e as Error).message}`);
       }
-      // codis-proxy's check, with slotway's method 2 ("redis") added.
-      if (slots.some((s) => s.forward_method < 0 || s.forward_method > 2)) throw new ApiError("use of invalid forwarder method");
+      // codis-proxy's check, with slotway's methods 2 ("redis") and 3 (Pika classic) added.
+      if (slots.some((s) => s.forward_method < 0 || s.forward_method > 3)) throw new ApiError("use of invalid forwarder method");
       await this.slots.fill(slots);
       return "OK";
     });

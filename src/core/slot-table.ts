@@ -42,6 +42,8 @@ export const MIGRATING = 4;
 export const FORWARD_SYNC = 0;
 export const FORWARD_SEMI_ASYNC = 1;
 export const FORWARD_REDIS = 2;
+/** slotway: SLOTSMGRTTAGONE, then EXISTS of the command's keys on the source (Pika classic). */
+export const FORWARD_PIKA = 3;
 
 /** A decoded slot record. */
 export interface SlotRecord {

@@ -14,7 +14,7 @@
 // commands on one key can never be reordered.
 
 import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WORDS_PER_SLOT,
-  FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
+  FORWARD_SYNC, FORWARD_SEMI_ASYNC, FORWARD_PIKA } from "../core/slot-table.js";
 import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
 import { Req, countSlot, uncountSlot, Transform } from "./request.js";
@@ -63,6 +63,7 @@ export class Router implements ForwardHost {
   // The forward methods of migrating slots (forward/*.ts), one instance per worker.
   private readonly moved = new MovedKeys();
   private readonly sync: Forwarder = new SyncForward(this.moved);
+  private readonly pika: Forwarder = new SyncForward(this.moved, true);
   private readonly semiAsync: Forwarder = new SemiAsyncForward(this, this.moved);
   private readonly redis: Forwarder = new RedisForward(this, this.moved);
 
@@ -357,7 +358,8 @@ export class Router implements ForwardHost {
       forwardKept(req, route.master!, slot);
       return;
     }
-    const f = route.method === FORWARD_SEMI_ASYNC ? this.semiAsync : route.method === FORWARD_SYNC ? this.sync : this.redis;
+    const m = route.method;
+    const f = m === FORWARD_SEMI_ASYNC ? this.semiAsync : m === FORWARD_SYNC ? this.sync : m === FORWARD_PIKA ? this.pika : this.redis;
     f.start(req, slot, route);
   }
 

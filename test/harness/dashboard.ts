@@ -1,5 +1,9 @@
-// Starts a real `slotway dashboard` process (the built CLI) on a filesystem store, for
-// integration tests, and calls its codis API with the right xauth.
+// Starts `slotway dashboard` (the built CLI) on a filesystem store for integration tests, and
+// calls its codis API with the right xauth.
+//
+//   const d = await startDashboard({ config: { migration_parallel_slots: 8 }, env: { ... } })
+//   await d.put("/api/topom/group/create/{x}/1")        // {x} = the product's xauth
+//   await d.stats(); d.output(); await d.stop("SIGKILL"); await d.restart()
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,77 +15,93 @@ import { freePort } from "./ports.js";
 import { CLI } from "./slotway.js";
 import { until } from "./wait.js";
 
+export const PRODUCT = "test"; // the product test/harness/slotway.ts writes into proxy.toml
+export const X = xauth(PRODUCT);
+
+export interface DashboardOptions {
+  /** product_name (default PRODUCT). */
+  product?: string;
+  /** The store folder (default: the dashboard's temp folder's store/). */
+  storeDir?: string;
+  /** Extra dashboard.toml keys. */
+  config?: Record<string, string | number>;
+  /** Extra environment (e.g. SLOTWAY_FAILPOINT). */
+  env?: Record<string, string>;
+}
+
 export interface Dashboard {
   addr: string;
   product: string;
   dir: string;
   proc: ChildProcess;
   output(): string;
-  /** GET/PUT a path of the dashboard; "{x}" in it stands for the xauth. */
   get<T = unknown>(p: string): Promise<T>;
   put<T = unknown>(p: string, body?: unknown): Promise<T>;
   stats(): Promise<Stats>;
   overview(): Promise<Overview>;
+  /** Text of GET /metrics. */
+  metrics(): Promise<string>;
+  /** Resolves when the process has exited (it may kill itself at a failpoint). */
+  exited: Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
-}
-
-export interface DashboardOptions {
-  product?: string;
-  /** Extra dashboard.toml lines (key = value). */
-  config?: Record<string, string | number>;
-  /** The store folder (default: a new temp folder's store/). */
-  storeDir?: string;
+  /** Stops it and starts a new process on the same store and port, with other env / config if given. */
+  restart(env?: Record<string, string>, config?: Record<string, string | number>): Promise<Dashboard>;
 }
 
 const running = new Set<Dashboard>();
 
-/** Starts `slotway dashboard` and resolves once it holds the lock and answers /topom. */
-export async function startDashboard(opts: DashboardOptions = {}): Promise<Dashboard> {
-  const dir = mkdtempSync(path.join(tmpdir(), "slotway-dash-"));
-  const port = await freePort();
-  const product = opts.product ?? "test";
+export async function startDashboard(opts: DashboardOptions = {}, dir?: string, port?: number): Promise<Dashboard> {
+  const d = dir ?? mkdtempSync(path.join(tmpdir(), "slotway-dash-"));
+  const p = port ?? (await freePort());
+  const product = opts.product ?? PRODUCT;
+  const cfg = path.join(d, "dashboard.toml");
   const keys: Record<string, string | number> = {
-    coordinator_name: "filesystem",
-    coordinator_addr: opts.storeDir ?? path.join(dir, "store"),
-    product_name: product,
-    admin_addr: `127.0.0.1:${port}`,
-    migration_method: "redis",
-    ...opts.config,
+    coordinator_name: "filesystem", coordinator_addr: opts.storeDir ?? path.join(d, "store"), product_name: product,
+    admin_addr: `127.0.0.1:${p}`, migration_parallel_slots: 8, ...opts.config,
   };
-  const cfg = path.join(dir, "dashboard.toml");
   writeFileSync(cfg, Object.entries(keys).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join("\n") + "\n");
-  const proc = spawn(process.execPath, [CLI, "dashboard", "--config", cfg, "--log-level", "WARN"], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(process.execPath, [CLI, "dashboard", "--config", cfg, "--log-level", "INFO"], {
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env },
+  });
   let out = "";
   proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   proc.stderr!.on("data", (b: Buffer) => (out += b.toString()));
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
-  const base = `http://127.0.0.1:${port}`;
+  const base = `http://127.0.0.1:${p}`;
   const X = xauth(product);
-  const d: Dashboard = {
-    addr: `127.0.0.1:${port}`, product, dir, proc, output: () => out,
-    get: (p) => apiCall("GET", base + p.replace("{x}", X), undefined, 10_000),
-    put: (p, body) => apiCall("PUT", base + p.replace("{x}", X), body, 30_000),
+  const dash: Dashboard = {
+    addr: `127.0.0.1:${p}`, product, dir: d, proc, output: () => out, exited,
+    get: (q) => apiCall("GET", base + q.replace("{x}", X), undefined, 10_000),
+    put: (q, body) => apiCall("PUT", base + q.replace("{x}", X), body, 60_000),
     stats: () => apiCall<Stats>("GET", `${base}/api/topom/stats/${X}`, undefined, 10_000),
     overview: () => apiCall<Overview>("GET", `${base}/topom`, undefined, 10_000),
+    metrics: async () => {
+      const r = await fetch(`${base}/metrics`);
+      if (!r.ok) throw new Error(`GET /metrics: ${r.status}`);
+      return r.text();
+    },
     async stop(signal = "SIGTERM") {
-      running.delete(d);
+      running.delete(dash);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const t = setTimeout(() => proc.kill("SIGKILL"), 10_000);
       await exited;
       clearTimeout(t);
     },
+    async restart(env, config) {
+      await dash.stop();
+      return startDashboard({ ...opts, config: { ...opts.config, ...config }, env: env ?? opts.env }, d, p);
+    },
   };
-  running.add(d);
+  running.add(dash);
   await Promise.race([
-    until("dashboard online", () => d.get("/topom").then(() => true), 15_000, 50),
+    until("dashboard online", () => dash.get("/topom").then(() => true), 15_000, 50),
     exited.then(() => {
       throw new Error(`dashboard exited:\n${out}`);
     }),
   ]);
-  return d;
+  return dash;
 }
 
-/** Stops every dashboard this process started. */
 export async function stopAllDashboards(): Promise<void> {
   await Promise.all([...running].map((d) => d.stop("SIGKILL")));
 }

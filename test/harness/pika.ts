@@ -256,7 +256,10 @@ export async function startPika(opts: PikaOptions): Promise<PikaServer> {
     } catch (e) {
       await kill(true);
       // A port taken between the check and Pika's bind: try another set; anything else is real.
-      if (attempt >= 4 || !/bind|conflict|in use/i.test(String(e))) throw e;
+      if (attempt >= 4 || !/bind|conflict|in use/i.test(String(e))) {
+        rmSync(dir, { recursive: true, force: true });
+        throw e;
+      }
       rmSync(path.join(dir, "db"), { recursive: true, force: true });
     }
   }

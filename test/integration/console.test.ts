@@ -74,7 +74,7 @@ describe("web console", () => {
   it("the README walkthrough from the page: groups, assign, migrate with progress, rebalance, sync, promote, remove", async () => {
     const [r1, r2, r3, r4] = await Promise.all([startRedis(), startRedis(), startRedis(), startRedis()]) as [RedisServer, RedisServer, RedisServer, RedisServer];
     // Small batches so a migration takes a few poll periods and its progress can be watched.
-    const d: Dashboard = await startDashboard({ config: { migration_parallel_slots: 32 } });
+    const d: Dashboard = await startDashboard({ config: { migration_parallel_slots: 32, migration_method: "redis" } });
     const proxy: Slotway = await startSlotway({ workers: 1, args: ["--dashboard", d.addr] });
     await until("proxy online", async () => {
       const st = await d.stats();

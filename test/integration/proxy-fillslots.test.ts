@@ -339,7 +339,7 @@ describe("fillslots failures", () => {
   it("refuses an unknown forward_method with 800 (codis: use of invalid forwarder method)", async () => {
     const slot = slotOfKey("{badmethod}");
     await admin.fillOk([on(slot, g1, 1)]);
-    const r = await admin.fill([on(slot, g2, 2, { migrate_from: g1.addr, migrate_from_group_id: 1, forward_method: 3 })]);
+    const r = await admin.fill([on(slot, g2, 2, { migrate_from: g1.addr, migrate_from_group_id: 1, forward_method: 4 })]);
     expect(r.status).toBe(800);
     expect(JSON.parse(r.text)).toEqual({ Cause: "use of invalid forwarder method", Stack: expect.any(Array) });
     expect((await admin.slots())[slot]).toEqual(on(slot, g1, 1));

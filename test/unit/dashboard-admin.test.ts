@@ -102,11 +102,11 @@ describe("slotway admin", () => {
     expect(Object.keys(overview)).toEqual(["version", "compile", "config", "model", "stats"]);
     expect(JSON.parse((await admin(`--dashboard=${d}`, "config")).out).product_name).toBe("admin-test");
 
-    // group-status: one line per server, with the replication it sees
+    // group-status: one line per server, its kind and version, with the replication it sees
     for (;;) {
       const gs = await admin(`--dashboard=${d}`, "--group-status");
       if (!gs.out.includes("[?]")) {
-        expect(gs.out).toBe(`[ ] group-1 [0] ${a.addr}      ==> NO:ONE\n[ ] group-2 [0] ${b.addr}      ==> NO:ONE\n`);
+        expect(gs.out).toBe(`[ ] group-1 [0] ${a.addr} codis-server 3.2.11      ==> NO:ONE\n[ ] group-2 [0] ${b.addr} codis-server 3.2.11      ==> NO:ONE\n`);
         break;
       }
       await new Promise((r) => setTimeout(r, 50));

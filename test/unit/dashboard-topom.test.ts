@@ -309,13 +309,21 @@ describe("wire conventions", () => {
 });
 
 describe("groups", () => {
-  it("group/add accepts codis-server and plain Redis, refuses unreachable servers, checks in codis order", async () => {
+  it("group/add accepts codis-server and plain Redis (one kind per group), refuses unreachable servers, checks in codis order", async () => {
     const d = await startDashboard();
     const cs = await codisServer();
     const rs = await startRedis();
     await d.put("/api/topom/group/create/{x}/1");
     expect(await d.put(`/api/topom/group/add/{x}/1/${cs.addr}`)).toBe("OK");
-    expect(await d.put(`/api/topom/group/add/{x}/1/${rs.addr}/dc2`)).toBe("OK");
+    // One kind per group (backends/kind.ts): plain Redis does not join a codis-server group.
+    expect(await remoteError(d.put(`/api/topom/group/add/{x}/1/${rs.addr}/dc2`)))
+      .toBe(`group-[1] holds ${cs.addr} (codis-server 3.2.11): server ${rs.addr} is redis ${(await rs.command("INFO", "server")).match(/redis_version:(\S+)/)![1]}; a group's servers must be of one kind (they replicate each other)`);
+    const cs2 = await codisServer();
+    expect(await d.put(`/api/topom/group/add/{x}/1/${cs2.addr}/dc2`)).toBe("OK");
+    await d.put("/api/topom/group/create/{x}/2");
+    expect(await d.put(`/api/topom/group/add/{x}/2/${rs.addr}`)).toBe("OK");
+    expect(await d.put(`/api/topom/group/del/{x}/2/${rs.addr}`)).toBe("OK");
+    expect(await d.put("/api/topom/group/remove/{x}/2")).toBe("OK");
     const down = "127.0.0.1:1";
     expect(await remoteError(d.put(`/api/topom/group/add/{x}/1/${down}`))).toMatch(/ECONNREFUSED|connect/i);
     expect(await remoteError(d.put(`/api/topom/group/add/{x}/1/${cs.addr}`))).toBe(`server-[${cs.addr}] already exists`);
@@ -326,14 +334,14 @@ describe("groups", () => {
       id: 1,
       servers: [
         { server: cs.addr, datacenter: "", action: {}, replica_group: false },
-        { server: rs.addr, datacenter: "dc2", action: {}, replica_group: false },
+        { server: cs2.addr, datacenter: "dc2", action: {}, replica_group: false },
       ],
       promoting: {}, out_of_sync: false,
     }]);
     expect(await remoteError(d.put("/api/topom/group/remove/{x}/1"))).toBe("group-[1] isn't empty");
     expect(await remoteError(d.put(`/api/topom/group/del/{x}/1/${cs.addr}`))).toBe("group-[1] can't remove master, still in use");
     expect(await remoteError(d.put(`/api/topom/group/del/{x}/1/${other.addr}`))).toBe(`group-[1] doesn't have server-[${other.addr}]`);
-    expect(await d.put(`/api/topom/group/del/{x}/1/${rs.addr}`)).toBe("OK");
+    expect(await d.put(`/api/topom/group/del/{x}/1/${cs2.addr}`)).toBe("OK");
     expect(await d.put(`/api/topom/group/del/{x}/1/${cs.addr}`)).toBe("OK");
     expect(await d.put("/api/topom/group/remove/{x}/1")).toBe("OK");
     expect((await d.stats()).group.models).toEqual([]);

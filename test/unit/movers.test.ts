@@ -4,9 +4,10 @@ import { crc32 } from "node:zlib";
 import { Redis } from "ioredis";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import {
-  CodisMover, RedisMover, moverFor, probeBackendKind,
+  CodisMover, RedisMover, moverFor,
   type MoveOptions, type RedisConn, type RedisConnector,
 } from "../../src/control/movers/index.js";
+import { probeBackend } from "../../src/control/backends/kind.js";
 import { startCodisServer, type CodisServer } from "../harness/codis-server.js";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 
@@ -137,11 +138,11 @@ describe("codis-server protocol mover (scripted codis-server)", () => {
     expect(Object.keys(a.dump()).length).toBe(3);
   });
 
-  it("probeBackendKind: codis-server answers SLOTSINFO", async () => {
+  it("probeBackend: codis-server answers SLOTSINFO", async () => {
     const [a] = await pair("pw");
-    expect(await probeBackendKind(connect, a.addr, "pw")).toBe("codis");
+    expect(await probeBackend(connect, a.addr, "pw")).toEqual({ kind: "codis-server", server: "codis-server", version: "3.2.11" });
     // (the error text comes from the client: ioredis here just closes the connection)
-    await expect(probeBackendKind(connect, a.addr, "wrong")).rejects.toThrow();
+    await expect(probeBackend(connect, a.addr, "wrong")).rejects.toThrow();
   });
 });
 
@@ -249,11 +250,14 @@ describe("redis mover (real redis-server)", () => {
     expect(await dump(a, undefined, 2)).toEqual({});
   });
 
-  it("probeBackendKind: plain redis does not know SLOTSINFO; a wrong password is an error", async () => {
+  it("probeBackend: plain redis does not know SLOTSINFO; a wrong password is an error", async () => {
     const [a] = await pair("secret");
-    expect(await probeBackendKind(connect, a.addr, "secret")).toBe("redis");
-    await expect(probeBackendKind(connect, a.addr, "nope")).rejects.toThrow();
-    await expect(probeBackendKind(connect, "127.0.0.1:1", undefined, 300)).rejects.toThrow();
+    const info = await probeBackend(connect, a.addr, "secret");
+    expect(info.kind).toBe("redis");
+    expect(info.server).toBe("redis");
+    expect(info.version).toMatch(/^\d+\.\d+\.\d+$/);
+    await expect(probeBackend(connect, a.addr, "nope")).rejects.toThrow();
+    await expect(probeBackend(connect, "127.0.0.1:1", undefined, 300)).rejects.toThrow();
   });
 
   it("moverFor picks by method", () => {

@@ -1,9 +1,10 @@
 // The codis-dashboard HTTP API (shared/codis-dashboard-api.md §1), route for route, with codis's
 // check order: closed → xauth → path params → the operation.
 import { mountConsole } from "../console/assets.js";
-import { ApiError, Redirect, Router, type ApiRequest } from "../http.js";
+import { ApiError, RawReply, Redirect, Router, type ApiRequest } from "../http.js";
 import { decodeSlotMapping, encodeSlot, type SlotMapping } from "../models.js";
 import { errText, parseLogLevel } from "./log.js";
+import { dashboardMetrics } from "./metrics.js";
 import type { Topom } from "./topom.js";
 
 /** Builds the router; `onShutdown` runs after the shutdown route released the lock and answered. */
@@ -45,6 +46,8 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
   r.get("/topom/model", () => t.model);
   r.get("/topom/stats", () => t.stats.snapshot());
   r.get("/topom/slots", () => t.slots.list().map(encodeSlot));
+  // slotway: Prometheus text (backend kinds and versions, migration state).
+  r.get("/metrics", () => new RawReply(dashboardMetrics(t), "text/plain; version=0.0.4; charset=utf-8"));
 
   const base = "/api/topom";
   r.get(`${base}/model`, () => t.model);

@@ -35,6 +35,16 @@ export interface DashboardConfig {
   sentinel_failover_timeout: number;
   sentinel_notification_script: string;
   sentinel_client_reconfig_script: string;
+  /** ms: bound for a Pika 3.4 slot's replica to catch up (full sync + binlog) before it is locked. */
+  pika_replication_timeout: number;
+  /** bytes: binlog lag at which the slot is locked in every proxy for the final catch-up. */
+  pika_replication_lock_lag: number;
+  /** ms: bound of the lock for the final catch-up (lag 0 on a stable position); past it the slot is unlocked and retried. */
+  pika_replication_lock_timeout: number;
+  /** ms: how long a moved slot's copy stays on the source before `pkcluster delslots`. */
+  pika_delslots_grace: number;
+  /** Pika 3.4: most slots one server may hold (each costs ~26 file descriptors). */
+  pika_max_slots_per_server: number;
 }
 
 /** A config error; its message names the key. The CLI exits with code 2 on it. */
@@ -96,6 +106,12 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: "sentinel_failover_timeout", kind: "duration", def: "5m", doc: "sentinel failover-timeout", check: positive },
   { key: "sentinel_notification_script", kind: "string", def: "", doc: "sentinel notification-script" },
   { key: "sentinel_client_reconfig_script", kind: "string", def: "", doc: "sentinel client-reconfig-script" },
+  // slotway: Pika 3.4 (sharding) slots move by replication (dashboard/replication.ts).
+  { key: "pika_replication_timeout", kind: "duration", def: "10m", doc: "Pika 3.4: bound for a slot's copy on the target to catch up before it is locked; past it the migration stops (route left on the source)", check: positive },
+  { key: "pika_replication_lock_lag", kind: "size", def: "64kb", doc: "Pika 3.4: binlog lag (bytes) at which the slot is locked in every proxy for the final catch-up", check: (v: number) => (v >= 0 ? undefined : "must be ≥ 0") },
+  { key: "pika_replication_lock_timeout", kind: "duration", def: "5s", doc: "Pika 3.4: longest lock for the final catch-up; past it the slot is unlocked and tried again (10 tries)", check: positive },
+  { key: "pika_delslots_grace", kind: "duration", def: "30s", doc: "Pika 3.4: how long a moved slot's copy stays on the source before pkcluster delslots", check: (v: number) => (v >= 0 ? undefined : "must be ≥ 0") },
+  { key: "pika_max_slots_per_server", kind: "int", def: 160, doc: "Pika 3.4: most slots one server may hold; each costs ~26 file descriptors and Pika 3.4 dies (and cannot restart) when it runs out. Pika always has maxclients + 5000 descriptors; raise ulimit -n before raising this", check: positive },
 ];
 
 function checkAddr(v: string): string | undefined {
@@ -209,6 +225,11 @@ export function configToJson(c: DashboardConfig): ConfigJson {
     sentinel_failover_timeout: formatDuration(c.sentinel_failover_timeout),
     sentinel_notification_script: c.sentinel_notification_script,
     sentinel_client_reconfig_script: c.sentinel_client_reconfig_script,
+    pika_replication_timeout: formatDuration(c.pika_replication_timeout),
+    pika_replication_lock_lag: formatSize(c.pika_replication_lock_lag),
+    pika_replication_lock_timeout: formatDuration(c.pika_replication_lock_timeout),
+    pika_delslots_grace: formatDuration(c.pika_delslots_grace),
+    pika_max_slots_per_server: c.pika_max_slots_per_server,
   };
 }
 

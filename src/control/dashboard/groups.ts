@@ -3,7 +3,7 @@
 // changes), replica groups, and the replication sync actions (SLAVEOF per server).
 import { ApiError } from "../http.js";
 import { MAX_GROUP_ID, PromoteState, newGroup, newGroupServer } from "../models.js";
-import { probeBackendKind } from "../movers/index.js";
+import { mixReason, probeBackend, unusableReason } from "../backends/kind.js";
 import { errText } from "./log.js";
 import { infoFull, setMaster, withConn, withTimeout } from "./redis-ops.js";
 import { clone } from "./topology.js";
@@ -55,15 +55,33 @@ export class GroupOps {
 
   /**
    * Checks a server before group/add. codis refuses any server that fails SLOTSINFO; slotway
-   * accepts plain Redis/Valkey (it has its own mover), so only a connection or AUTH failure
-   * (or another error than "unknown command") refuses it, with the server's own text.
+   * accepts plain Redis/Valkey (it has its own mover) and Pika, so only a connection or AUTH
+   * failure refuses it (with the server's own text), or a Pika configured so that slotway cannot
+   * migrate its slots (backends/kind.ts unusableReason).
    */
   async checkServer(addr: string): Promise<void> {
-    const kind = await probeBackendKind(this.t.connect, addr, this.t.config.product_auth || undefined, 1000).catch((e) => {
+    const info = await probeBackend(this.t.connect, addr, this.t.config.product_auth || undefined, 1000).catch((e: unknown) => {
       this.t.log.warn(`redis ${addr} check slots-info failed: ${errText(e)}`);
       throw new ApiError(errText(e));
     });
-    this.t.noteKind(addr, kind);
+    const bad = unusableReason(addr, info);
+    if (bad) throw new ApiError(bad);
+    this.t.noteKind(addr, info);
+  }
+
+  /** Refuses a server whose kind differs from the group's other servers (checked under the lock). */
+  private async checkSameKind(gid: number, addr: string, others: readonly string[]): Promise<void> {
+    const info = this.t.kinds.get(addr);
+    if (!info) return;
+    for (const other of others) {
+      if (!this.t.kinds.has(other)) {
+        await this.t.ensureBackendKinds([other]).catch((e: unknown) =>
+          this.t.log.warn(`group-[${gid}]: cannot learn the kind of ${other} (${errText(e)}); ${addr} is added unchecked against it`));
+      }
+      const o = this.t.kinds.get(other);
+      const why = o && mixReason(gid, addr, info, other, o);
+      if (why) throw new ApiError(why);
+    }
   }
 
   groupAddServer(gid: number, dc: string, addr: string): Promise<void> {
@@ -75,6 +93,7 @@ export class GroupOps {
       }
       const g = topo.getGroup(gid);
       if (g.promoting.state !== PromoteState.Nothing) throw new ApiError(`group-[${g.id}] is promoting`);
+      await this.checkSameKind(g.id, addr, g.servers.map((s) => s.server));
       await this.t.sentinels.markOutOfSync(topo);
       const ng = clone(g);
       ng.servers.push(newGroupServer(addr, dc));
@@ -152,9 +171,16 @@ export class GroupOps {
         await topo.updateGroup(ng);
         g = ng;
         const master = servers[0]!.server;
-        await withConn(this.t.connect, master, this.t.config.product_auth, 1000, (c) => setMaster(c, "NO:ONE", this.t.config.product_auth))
-          .then((w) => w && this.t.log.warn(`redis ${master} set master to NO:ONE: ${w}`))
-          .catch((e) => this.t.log.warn(`redis ${master} set master to NO:ONE failed: ${errText(e)}`));
+        // Pika 3.4 (sharding) refuses SLAVEOF: its slots become masters one by one instead.
+        const sharding = await this.t.pikaGroups.promote(g.id, master).catch((e) => {
+          this.t.log.warn(`redis ${master} pkcluster slotsslaveof no one all failed: ${errText(e)}`);
+          return true;
+        });
+        if (!sharding) {
+          await withConn(this.t.connect, master, this.t.config.product_auth, 1000, (c) => setMaster(c, "NO:ONE", this.t.config.product_auth))
+            .then((w) => w && this.t.log.warn(`redis ${master} set master to NO:ONE: ${w}`))
+            .catch((e) => this.t.log.warn(`redis ${master} set master to NO:ONE failed: ${errText(e)}`));
+        }
       }
       if (g.promoting.state === PromoteState.Finished) {
         await this.t.resync(topo.slotsOfGroup(g.id));
@@ -229,13 +255,15 @@ export class GroupOps {
       const ng = clone(g);
       ng.servers[index]!.action = { index: 0, state: "syncing" };
       await topo.updateGroup(ng);
-      return { addr, master: index === 0 ? "NO:ONE" : g.servers[0]!.server };
+      return { addr, gid: g.id, master: index === 0 ? "NO:ONE" : g.servers[0]!.server };
     });
     if (!job) return;
     this.t.log.warn(`sync-[${job.addr}] process action: slaveof ${job.master}`);
     let failed = false;
     try {
-      const w = await withConn(this.t.connect, job.addr, this.t.config.product_auth, 30 * 60_000, (c) => setMaster(c, job.master, this.t.config.product_auth));
+      // Pika 3.4 (sharding): slot by slot (pika-groups.ts); others: SLAVEOF.
+      const done = await this.t.withLock(() => this.t.pikaGroups.syncAction(job.addr, job.gid, job.master));
+      const w = done ? undefined : await withConn(this.t.connect, job.addr, this.t.config.product_auth, 30 * 60_000, (c) => setMaster(c, job.master, this.t.config.product_auth));
       if (w) this.t.log.warn(`redis ${job.addr}: ${w}`);
     } catch (e) {
       failed = true;

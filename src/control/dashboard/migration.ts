@@ -36,6 +36,7 @@ import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "..
 import { MigrationProgress } from "./progress.js";
 import { RoundClock } from "./round-clock.js";
 import { EarlyFinisher } from "./early-finish.js";
+import type { MigrationPlan } from "../movers/index.js";
 
 /** What the engine needs from the dashboard. */
 export interface ActionHost {
@@ -54,6 +55,13 @@ export interface ActionHost {
   /** The mover method for a pair of masters: config's, or "redis" when either is plain Redis. */
   moverMethod(from: string, to: string): MoverMethod;
   moverFor(method: MoverMethod): SlotMover;
+  /** How a slot moves between two masters ("" = no server); their kinds are known. */
+  migrationPlan(from: string, to: string): MigrationPlan;
+  /**
+   * Walks these slots through the replication method (Pika 3.4 sharding groups,
+   * dashboard/replication.ts); resolves when each is finished or stopped.
+   */
+  replicate(sids: readonly number[], signal: AbortSignal): Promise<void>;
 }
 
 /** A failed step, with the slot it concerns (for codis's "[ERROR] Slot[%04d]: <err>"). */
@@ -88,6 +96,12 @@ export class SlotActionEngine {
   executor = 0;
   /** Keys moved, slots done, rates (slotway's additions to slot_action.progress). */
   readonly progress = new MigrationProgress();
+  /**
+   * slotway: migrations that stopped with the route left on the source, and why (a pair of
+   * servers no method can move between, a replication that broke or did not converge). The
+   * entry goes when the slot gets a new action.
+   */
+  readonly stopped = new Map<number, string>();
 
   private wake?: () => void;
   private readonly idleMs: number;
@@ -144,7 +158,9 @@ export class SlotActionEngine {
     const plan = await this.host.withLock(() => this.prepare(clock, signal));
     if (!plan) return false;
     try {
-      const results = await Promise.allSettled(plan.jobs);
+      const jobs = plan.jobs;
+      if (plan.replicated.length) jobs.push(this.host.replicate(plan.replicated, signal));
+      const results = await Promise.allSettled(jobs);
       for (const r of results) if (r.status === "rejected") throw r.reason;
       if (plan.storeError !== undefined) throw stepError(plan.batch[0]!, "store migrating", plan.storeError);
     } finally {
@@ -160,27 +176,49 @@ export class SlotActionEngine {
    * Under the lock: picks up to migration_parallel_slots slots (those in progress first, then
    * pending ones unless disabled; lowest action index first) and walks them up to `migrating`.
    */
-  private async prepare(clock: RoundClock, signal: AbortSignal): Promise<{ jobs: Promise<void>[]; storeError?: unknown; executing: number; batch: number[] } | undefined> {
+  private async prepare(clock: RoundClock, signal: AbortSignal): Promise<{ jobs: Promise<void>[]; storeError?: unknown; executing: number; batch: number[]; replicated: number[] } | undefined> {
     const topo = this.host.topology();
     const byIndex = (a: SlotMapping, b: SlotMapping): number => a.action.index - b.action.index || a.id - b.id;
     const active = topo.slots.filter((m) => m.action.state !== ActionState.Nothing && m.action.state !== ActionState.Pending).sort(byIndex);
     const pending = this.disabled ? [] : topo.slots.filter((m) => m.action.state === ActionState.Pending).sort(byIndex);
-    const batch = [...active, ...pending].slice(0, Math.max(1, this.host.config.migration_parallel_slots)).map((m) => m.id);
+    let batch = [...active, ...pending].slice(0, Math.max(1, this.host.config.migration_parallel_slots)).map((m) => m.id);
     if (batch.length === 0) return void this.progress.idle();
     const first = batch[0]!;
+
+    // How each slot moves depends on what the servers are (backends/kind.ts): learn it first.
+    const masters = new Set<string>();
+    for (const sid of batch) {
+      const m = topo.slots[sid]!;
+      for (const a of [topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id)]) if (a) masters.add(a);
+    }
+    await this.step(first, "probe backend kind", () => clock.time("probe", () => this.host.ensureBackendKinds([...masters])));
+    const replicated: number[] = [];
+    const refused: SlotMapping[] = [];
+    const reasons = new Map<number, string>();
+    for (const sid of batch) {
+      const m = topo.slots[sid]!;
+      const plan = this.host.migrationPlan(topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id));
+      if (plan.how === "replication") replicated.push(sid);
+      else if (plan.how === "refused") {
+        // Nothing was pushed to proxies before preparing→prepared: such a slot can be dropped.
+        if (m.action.state !== ActionState.Pending && m.action.state !== ActionState.Preparing) {
+          throw new SlotStepError(sid, plan.reason, `slot-[${sid}] ${m.action.state}: ${plan.reason}`);
+        }
+        refused.push(m);
+        reasons.set(sid, plan.reason);
+        this.host.log.warn(`slot-[${sid}] migration to group-[${m.action.target_id}] refused, the slot stays on group-[${m.group_id}]: ${plan.reason}`);
+      }
+    }
+    if (refused.length) {
+      await topo.updateSlots(refused.map((m) => newSlotMapping(m.id, m.group_id)));
+      for (const [sid, why] of reasons) this.stopped.set(sid, why);
+    }
+    batch = batch.filter((sid) => !replicated.includes(sid) && !refused.some((m) => m.id === sid));
+    for (const sid of batch) if (topo.slots[sid]!.action.state === ActionState.Pending) this.stopped.delete(sid);
     const at = (state: string): SlotMapping[] => batch.map((sid) => topo.slots[sid]!).filter((m) => m.action.state === state);
 
     // pending → preparing: the intent, stored before anything is pushed.
     await clock.time("store", () => topo.updateSlots(at(ActionState.Pending).map((m) => withState(m, ActionState.Preparing))));
-
-    // The forward method proxies get depends on what the servers speak: learn it before pushing.
-    const masters = new Set<string>();
-    for (const sid of batch) {
-      const m = topo.slots[sid]!;
-      if (m.action.state === ActionState.Finished) continue;
-      for (const a of [topo.groupMaster(m.group_id), topo.groupMaster(m.action.target_id)]) if (a) masters.add(a);
-    }
-    await this.step(first, "probe backend kind", () => clock.time("probe", () => this.host.ensureBackendKinds([...masters])));
 
     // preparing → prepared → migrating, with the proxies' locked window as short as it can be:
     // `prepared` is stored first (no proxy is locked yet), then pushed (every proxy locks and
@@ -252,7 +290,7 @@ export class SlotActionEngine {
     await clock.time("store", () => topo.updateSlots(migratingNow)).catch((e) => {
       storeError = e;
     });
-    return { jobs, storeError, executing: migrating.length, batch };
+    return { jobs, storeError, executing: migrating.length, batch, replicated };
   }
 
   private async moveAndComplete(job: MoveJob, signal: AbortSignal, clock: RoundClock): Promise<void> {

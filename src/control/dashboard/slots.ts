@@ -113,6 +113,10 @@ export class SlotOps {
       }
       // The same slot twice: the last entry wins, as with codis's writes in order.
       const slots = [...new Map(entries.map((m) => [m.id, newSlotMapping(m.id, m.group_id)])).values()];
+      // Pika 3.4 (sharding): a slot must exist on the group's servers before any proxy routes it.
+      for (const gid of new Set(slots.map((m) => m.group_id))) {
+        await this.t.pikaGroups.addSlotsToGroup(gid, slots.filter((m) => m.group_id === gid).map((m) => m.id));
+      }
       this.t.log.warn(`slot-[${slots.map((m) => m.id).join(",")}] will be mapped to group-[${[...new Set(slots.map((m) => m.group_id))].join(",")}]`);
       await topo.updateSlots(slots);
       await this.t.resync(slots);

@@ -2,8 +2,9 @@
 // every proxy and group server (polled every second), and the sentinels' INFO.
 import {
   encodeGroup, encodeProxy, encodeSentinel, encodeSlotMapping, encodeTopom,
-  type Overview, type ProxyStats, type RedisStats, type Stats,
+  type BackendJson, type Overview, type ProxyStats, type RedisStats, type Stats,
 } from "../models.js";
+import { slotInfo, type SlotReplState } from "../backends/pika-cluster.js";
 import { configToJson } from "./config.js";
 import { errText } from "./log.js";
 import { TimeoutError, infoFull, parseInfo, withConn, withTimeout } from "./redis-ops.js";
@@ -13,6 +14,8 @@ import { VERSION_TEXT, type Topom } from "./topom.js";
 export class StatsOps {
   private proxyStats = new Map<string, ProxyStats>();
   private serverStats = new Map<string, RedisStats>();
+  /** Pika 3.4 servers: the slots they hold and how they replicate (polled with the stats). */
+  private pikaSlots = new Map<string, Map<number, SlotReplState> | string>();
 
   constructor(private readonly t: Topom) {}
 
@@ -39,18 +42,63 @@ export class StatsOps {
       executor: this.t.engine.executor,
     };
     if (this.t.engine.error !== "") slotAction.error = this.t.engine.error;
+    if (this.t.engine.stopped.size) slotAction.stopped = Object.fromEntries([...this.t.engine.stopped].map(([sid, why]) => [String(sid), why]));
+    const r = this.t.replication;
+    if (r.phase.size || r.locks.count || this.t.pikaCleanup.list().length) {
+      slotAction.replication = {
+        phases: Object.fromEntries([...r.phase].map(([sid, p]) => [String(sid), p])),
+        locks: { count: r.locks.count, last_ms: round1(r.locks.lastMs), max_ms: round1(r.locks.maxMs), avg_ms: round1(r.locks.count ? r.locks.totalMs / r.locks.count : 0) },
+        cleanup: this.t.pikaCleanup.list().map((e) => ({ sid: e.sid, gid: e.gid, at: e.at })),
+      };
+    }
     return {
       closed: this.t.isClosed(),
       slots: topo.slots.map(encodeSlotMapping),
       group: { models: topo.sortedGroups().map(encodeGroup), stats: groupStats },
       proxy: { models: topo.sortedProxies().map(encodeProxy), stats: Object.fromEntries(this.proxyStats) },
       slot_action: slotAction,
+      backends: this.backends(),
       sentinels: {
         model: encodeSentinel(topo.sentinel),
         stats: sentinelStats,
         masters: Object.fromEntries([...this.t.sentinels.haMasters].map(([gid, addr]) => [String(gid), addr])),
       },
     };
+  }
+
+  /** Kind and version of every group server (and, for Pika 3.4, a summary of its slots). */
+  backends(): Record<string, BackendJson> {
+    const topo = this.t.topology();
+    const out: Record<string, BackendJson> = {};
+    for (const g of topo.sortedGroups()) {
+      for (const { server } of g.servers) {
+        const b = this.t.kinds.get(server);
+        if (!b) continue;
+        const j: BackendJson = { kind: b.kind, server: b.server, version: b.version };
+        if (b.slotNumbersOk !== undefined) j.slot_numbers_ok = b.slotNumbersOk;
+        if (b.slotmigrate !== undefined) j.slotmigrate = b.slotmigrate;
+        if (b.databases !== undefined) j.databases = b.databases;
+        if (b.writeBufferSize !== undefined) j.write_buffer_size = b.writeBufferSize;
+        if (b.cacheModel !== undefined) j.cache_model = b.cacheModel;
+        const slots = this.pikaSlots.get(server);
+        if (typeof slots === "string") j.error = slots;
+        else if (slots) {
+          const following: Record<string, number> = {};
+          let master = 0;
+          let notLinked = 0;
+          for (const st of slots.values()) {
+            if (st.role === "master") master++;
+            else {
+              following[st.master ?? "?"] = (following[st.master ?? "?"] ?? 0) + 1;
+              if (st.slaveStatus !== "kConnected") notLinked++;
+            }
+          }
+          j.pika_slots = { total: slots.size, master, following, not_linked: notLinked };
+        }
+        out[server] = j;
+      }
+    }
+    return out;
   }
 
   overview(): Overview {
@@ -90,7 +138,17 @@ export class StatsOps {
     const addrs = new Set<string>();
     for (const g of topo.groups.values()) for (const s of g.servers) addrs.add(s.server);
     const out = new Map<string, RedisStats>();
+    const pika = new Map<string, Map<number, SlotReplState> | string>();
     await Promise.all([...addrs].map(async (addr) => {
+      // What each server is (a restarted dashboard learns it here; a server that was down, too).
+      if (!this.t.kinds.has(addr)) await this.t.ensureBackendKinds([addr]).catch(() => undefined);
+      if (this.t.kinds.get(addr)?.kind === "pika-sharding") {
+        try {
+          pika.set(addr, await withTimeout(timeout, withConn(this.t.connect, addr, this.t.config.product_auth, timeout, (c) => slotInfo(c))));
+        } catch (e) {
+          pika.set(addr, `pkcluster info slot: ${errText(e)}`);
+        }
+      }
       const st: RedisStats = { unixtime: 0 };
       try {
         st.stats = await withTimeout(timeout, withConn(this.t.connect, addr, this.t.config.product_auth, timeout, infoFull));
@@ -119,6 +177,7 @@ export class StatsOps {
       out.set(addr, st);
     }));
     this.serverStats = out;
+    this.pikaSlots = pika;
   }
 
 
@@ -126,4 +185,8 @@ export class StatsOps {
   forget(token: string): void {
     this.proxyStats.delete(token);
   }
+}
+
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }

@@ -24,7 +24,8 @@ import {
   ForwardMethod, encodeTopom, hostOf, parseForwardMethod, toJsonText, toSlots,
   type Group, type Proxy, type SlotContext, type SlotMapping, type Topom as TopomModel,
 } from "../models.js";
-import { moverFor, probeBackendKind, type BackendKind, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/index.js";
+import { describeBackend, probeBackend, type BackendInfo } from "../backends/kind.js";
+import { migrationPlan, moverFor, type MigrationPlan, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/index.js";
 import { sleep } from "../movers/mover.js";
 import { ProxyClient, type ProxyClientOptions } from "../proxy-client.js";
 import { topomPath } from "../store/layout.js";
@@ -40,6 +41,9 @@ import { GroupOps } from "./groups.js";
 import { SlotOps } from "./slots.js";
 import { SentinelOps } from "./sentinels.js";
 import { StatsOps } from "./stats.js";
+import { ReplicationFlow } from "./replication.js";
+import { PikaCleanup } from "./pika-cleanup.js";
+import { PikaGroupOps } from "./pika-groups.js";
 import { goTimeNow } from "../go-text.js";
 
 export const VERSION_TEXT = "slotway";
@@ -93,7 +97,8 @@ export class Topom implements ActionHost {
   /** Called once after close() (the shutdown route uses it to end the process). */
   onClosed?: () => void;
 
-  private readonly store: Store;
+  /** @internal */
+  readonly store: Store;
   private readonly lock = new AsyncLock();
   private topo?: Topology;
   private online = false;
@@ -101,8 +106,8 @@ export class Topom implements ActionHost {
   private server?: http.Server;
   private readonly stop = new AbortController();
   private loops: Promise<void>[] = [];
-  /** @internal backend kind of each server probed so far. */
-  readonly kinds = new Map<string, BackendKind>();
+  /** @internal kind and version of each server probed so far (backends/kind.ts). */
+  readonly kinds = new Map<string, BackendInfo>();
   private readonly warnedPairs = new Set<string>();
   /** @internal resolved host names (cached 60 s), for replica ordering and sentinels. */
   readonly ips = new Map<string, { ip: string | undefined; at: number }>();
@@ -114,6 +119,10 @@ export class Topom implements ActionHost {
   readonly slots: SlotOps;
   readonly sentinels: SentinelOps;
   readonly stats: StatsOps;
+  /** Pika 3.4 (sharding): slot replication, source cleanup, group slot management. */
+  readonly replication: ReplicationFlow;
+  readonly pikaCleanup: PikaCleanup;
+  readonly pikaGroups: PikaGroupOps;
 
   constructor(opts: TopomOptions) {
     this.opts = opts;
@@ -137,6 +146,9 @@ export class Topom implements ActionHost {
     this.slots = new SlotOps(this);
     this.sentinels = new SentinelOps(this);
     this.stats = new StatsOps(this);
+    this.replication = new ReplicationFlow(this);
+    this.pikaCleanup = new PikaCleanup(this);
+    this.pikaGroups = new PikaGroupOps(this);
   }
 
   // --- lifecycle -------------------------------------------------------------------------
@@ -190,6 +202,7 @@ export class Topom implements ActionHost {
       this.engine.run(signal),
       this.loop(this.opts.syncIdleMs ?? 1000, () => this.groups.processSyncAction(), signal),
       this.loop(this.opts.sentinelPollMs ?? 5000, () => this.sentinels.watchSentinels(), signal),
+      this.loop(1000, () => this.pikaCleanup.tick(), signal),
     ];
   }
 
@@ -292,25 +305,37 @@ export class Topom implements ActionHost {
 
   async ensureBackendKinds(addrs: readonly string[]): Promise<void> {
     for (const addr of addrs) {
-      if (this.kinds.has(addr)) continue;
-      const kind = await probeBackendKind(this.connect, addr, this.config.product_auth || undefined, 1000);
-      this.noteKind(addr, kind);
+      if (addr === "" || this.kinds.has(addr)) continue;
+      this.noteKind(addr, await probeBackend(this.connect, addr, this.config.product_auth || undefined, 1000));
     }
   }
 
-  moverMethod(from: string, to: string): MoverMethod {
+  /** How a slot moves between these masters ("" = a group without servers); kinds must be known. */
+  migrationPlan(from: string, to: string): MigrationPlan {
     const configured = this.config.migration_method.toLowerCase() as MoverMethod;
-    if (configured === "redis") return "redis";
-    const plain = [from, to].filter((a) => this.kinds.get(a) === "redis");
-    if (plain.length) {
+    const fromInfo = from === "" ? undefined : this.kinds.get(from);
+    const toInfo = to === "" ? undefined : this.kinds.get(to);
+    const plan = migrationPlan(configured, from, fromInfo, to, toInfo);
+    if (plan.how === "mover" && plan.method !== configured && from !== "") {
       const key = `${from}>${to}`;
       if (!this.warnedPairs.has(key)) {
         this.warnedPairs.add(key);
-        this.log.warn(`${plain.join(", ")} does not answer SLOTSINFO (plain Redis/Valkey): moving ${from} → ${to} with the redis mover instead of ${configured}`);
+        const why = plan.method === "pika" ? `${from} is ${describeBackend(fromInfo!)}` : "a plain Redis/Valkey server (no SLOTSINFO) is involved";
+        this.log.warn(`moving ${from} → ${to} with the ${plan.method} mover instead of ${configured}: ${why}`);
       }
-      return "redis";
     }
-    return configured;
+    return plan;
+  }
+
+  /** The mover method for a pair of masters (see migrationPlan; a refused pair throws its reason). */
+  moverMethod(from: string, to: string): MoverMethod {
+    const plan = this.migrationPlan(from, to);
+    if (plan.how === "refused") throw new Error(plan.reason);
+    return plan.how === "mover" ? plan.method : "sync";
+  }
+
+  replicate(sids: readonly number[], signal: AbortSignal): Promise<void> {
+    return this.replication.run(sids, signal);
   }
 
   moverFor(method: MoverMethod): SlotMover {
@@ -318,29 +343,46 @@ export class Topom implements ActionHost {
   }
 
   /** @internal */
-  noteKind(addr: string, kind: BackendKind): void {
-    if (this.kinds.get(addr) === kind) return;
-    this.kinds.set(addr, kind);
-    if (kind === "redis" && this.config.migration_method.toLowerCase() !== "redis") {
+  noteKind(addr: string, info: BackendInfo): void {
+    const known = this.kinds.get(addr);
+    if (known && known.kind === info.kind && known.version === info.version && known.slotNumbersOk === info.slotNumbersOk) return;
+    this.kinds.set(addr, info);
+    this.log.info(`server ${addr} is ${describeBackend(info)}`);
+    if (info.kind === "redis" && this.config.migration_method.toLowerCase() !== "redis") {
       this.log.warn(`server ${addr} is plain Redis/Valkey (no SLOTSINFO): its slots migrate with the redis method, whatever migration_method says`);
+    }
+    if (info.kind === "pika-classic" && info.cacheModel !== undefined && info.cacheModel !== 0) {
+      this.log.warn(`server ${addr} (${describeBackend(info)}) has its read cache on (cache-model ${info.cacheModel}): Pika 4.0 then serves stale reads `
+        + `(a list read back without RPOPLPUSH's element, even with no migration); set "cache-model : 0". slotway refuses to move its slots until then`);
+    }
+    if (info.kind === "pika-classic" && info.slotNumbersOk === false) {
+      this.log.warn(`server ${addr} (${describeBackend(info)}) computes wrong slot numbers for keys whose CRC-32 is ≥ 2^31 `
+        + `(SLOTSHASHKEY foo ≠ 289): its slots are moved by a full SCAN and by key name, never by Pika's slot listing`);
     }
   }
 
   /** How slots are converted for proxies right now. */
   slotContext(topo: Topology): SlotContext {
     const base = parseForwardMethod(this.config.migration_method) ?? ForwardMethod.SemiAsync;
+    const kind = (addr: string): string | undefined => this.kinds.get(addr)?.kind;
     return {
       groups: topo.groups,
-      // A migrating slot whose source or target is plain Redis can only be forwarded the redis way.
       method: (m) => {
         // A slot that is not migrating is never forwarded by method, so it carries a value
         // codis-proxy accepts too: a codis-proxy in the fleet then refuses only the slots that
         // really migrate the redis way (slotway's extension, forward_method 2).
         if (m.action.state === "" || m.action.state === "pending") return base === ForwardMethod.Redis ? ForwardMethod.SemiAsync : base;
+        const from = kind(topo.groupMaster(m.group_id));
+        const to = kind(topo.groupMaster(m.action.target_id));
+        // Pika: its SLOTSMGRT-EXEC-WRAPPER never runs the command (3.5.0 answers [0,0] for a key
+        // it holds, 4.0.1 [-1,-1] or [1,1]), so semi-async would send writes to the target while
+        // the key lives on the source. SLOTSMGRTTAGONE works on both, but Pika's record of a
+        // tag's keys can miss some: method 3 is sync plus a check that the command's keys left
+        // the source (workers/forward/sync.ts). (Pika 3.4 slots never reach "migrating".)
+        if (from?.startsWith("pika") || to?.startsWith("pika")) return ForwardMethod.Pika;
         if (base === ForwardMethod.Redis) return base;
-        const from = topo.groupMaster(m.group_id);
-        const to = topo.groupMaster(m.action.target_id);
-        return this.kinds.get(from) === "redis" || this.kinds.get(to) === "redis" ? ForwardMethod.Redis : base;
+        // A migrating slot whose source or target is plain Redis can only be forwarded the redis way.
+        return from === "redis" || to === "redis" ? ForwardMethod.Redis : base;
       },
       ipOf: (addr) => {
         const h = hostOf(addr);

@@ -22,7 +22,8 @@ export interface RedisConnectOptions {
 
 export type RedisConnector = (addr: string, opts?: RedisConnectOptions) => Promise<RedisConn>;
 
-export type MoverMethod = "sync" | "semi-async" | "redis";
+/** codis-server methods, the vanilla Redis mover, and "pika" (Pika classic: movers/pika-classic.ts). */
+export type MoverMethod = "sync" | "semi-async" | "redis" | "pika";
 
 export interface MoveOptions {
   connect: RedisConnector;
