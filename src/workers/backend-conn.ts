@@ -9,8 +9,15 @@
 // (for good). Requests written to a connection that then breaks fail with
 // "backend conn reset"; none is ever re-sent, since the backend may have run it.
 //
-// The connection's first requests are its own prelude (AUTH product_auth, HELLO 3 for RESP3
-// clients, SELECT db), queued before anything a client sent, so they always run first.
+// Connecting lasts until the connection's own prelude (AUTH product_auth, HELLO 3 for RESP3
+// clients, SELECT db; a PING when none of these applies) has been answered without error.
+// Client requests sent meanwhile are queued but not written: a request must never run before
+// its SELECT or HELLO took effect, and when setup fails (a wrong product_auth) they fail with
+// the backend's own answer ("setup failed, WRONGPASS ...") instead of running unauthenticated.
+// Only a completed setup counts as success: the backoff starts over, the last error is
+// forgotten, and a recovery after failures is logged once. A backend that accepts TCP and then
+// refuses AUTH is therefore retried at the capped rate, and logged once per change of state or
+// reason, not once per attempt.
 
 import net from "node:net";
 import { ChunkReader } from "./chunk-reader.js";
@@ -50,13 +57,22 @@ export class BackendConn {
   dirty = false;
   /** Time (ms) of the last byte read, or of the moment requests started waiting. */
   lastProgress = 0;
-  /** Why the connection last failed (shown in errors while it is down). */
+  /** Why the connection last failed (shown in errors while it is down; cleared once up). */
   lastError = "";
   /** Requests completed, and error replies, for stats. */
   replies = 0;
   errors = 0;
 
   private socket: net.Socket | null = null;
+  /** The TCP connection of the current socket is established (the prelude may still run). */
+  private tcpUp = false;
+  /** Why the current socket is failing (first of fail() or its error event), for onClosed. */
+  private sockWhy = "";
+  /** Prelude replies still awaited on the current socket. */
+  private setupLeft = 0;
+  /** Failed attempts since the connection was last ready, and the reason last logged. */
+  private failures = 0;
+  private loggedWhy = "";
   private warnedNoPassword = false;
   /** Set by fail() until the socket's close event: stop matching replies, fail new sends. */
   private closing = false;
@@ -111,7 +127,8 @@ export class BackendConn {
       this.segCount = n + 1;
     }
     this.outBytes += end - start;
-    flusher.conn(this);
+    // While connecting, segments wait for the prelude to succeed (see the top of the file).
+    if (this.state === ConnState.Ready) flusher.conn(this);
   }
 
   /** Sends a command the proxy itself issues; cb gets the reply bytes. */
@@ -141,6 +158,7 @@ export class BackendConn {
       this.clearSegments();
       return;
     }
+    if (this.state !== ConnState.Ready) return; // written once the prelude succeeded
     if (n === 1) {
       sock.write(bufs[0]!.subarray(starts[0], ends[0]));
     } else if (this.outBytes <= COPY_LIMIT) {
@@ -166,6 +184,8 @@ export class BackendConn {
   private connect(): void {
     this.state = ConnState.Connecting;
     this.closing = false;
+    this.tcpUp = false;
+    this.sockWhy = "";
     const slab = new ReadSlab(64 * 1024, 16 * 1024);
     const sock = net.connect({
       host: this.host,
@@ -191,51 +211,83 @@ export class BackendConn {
     sock.on("connect", () => {
       if (timer) clearTimeout(timer);
       if (this.socket !== sock) return;
-      this.state = ConnState.Ready;
+      this.tcpUp = true;
+      this.lastProgress = performance.now();
       if (this.opts.keepalive > 0) sock.setKeepAlive(true, this.opts.keepalive);
-      log.debug(`backend ${this.addr} db ${this.db}${this.resp3 ? " resp3" : ""} connected`);
     });
     sock.on("error", (err: Error) => {
       if (timer) clearTimeout(timer);
-      this.lastError = err.message;
+      if (this.socket === sock && this.sockWhy === "") this.sockWhy = err.message;
     });
     sock.on("close", () => {
       if (timer) clearTimeout(timer);
       if (this.socket === sock) this.onClosed();
     });
-    this.sendPrelude();
+    this.writePrelude(sock);
   }
 
-  private sendPrelude(): void {
-    const check: InternalCallback = (req, reply, isError) => {
-      // A setup command the proxy failed itself (the connection broke) says nothing about the
-      // backend's answer; the close that failed it already takes care of the connection.
-      if (isError && !req.failed) {
-        const text = reply.toString("utf8").slice(1).trim();
-        log.warn(`backend ${this.addr}: connection setup failed: ${text}`);
-        this.fail(`setup failed, ${text}`);
-      }
-    };
-    // product_auth is sent to every server; one that needs no password says so, which is
-    // not a reason to refuse it (codis would, and a mixed fleet would then be unusable).
-    const checkAuth: InternalCallback = (req, reply, isError) => {
-      if (isError && !req.failed && /no password is set|without any password configured/i.test(reply.toString("latin1"))) {
-        if (!this.warnedNoPassword) log.warn(`backend ${this.addr} has no password; product_auth is not needed for it`);
-        this.warnedNoPassword = true;
-        return;
-      }
-      check(req, reply, isError);
-    };
-    if (this.opts.productAuth) this.sendInternal(["AUTH", this.opts.productAuth], checkAuth);
-    if (this.resp3) this.sendInternal(["HELLO", "3"], check);
-    if (this.db !== 0) this.sendInternal(["SELECT", this.db], check);
+  /**
+   * Writes the setup commands ahead of everything else (net buffers them until the TCP
+   * connection is up) and queues their records first in the FIFO, so they are answered first.
+   * Requests that arrived while down were failed, so the FIFO is empty here.
+   */
+  private writePrelude(sock: net.Socket): void {
+    const cmds: (string | number)[][] = [];
+    if (this.opts.productAuth) cmds.push(["AUTH", this.opts.productAuth]);
+    if (this.resp3) cmds.push(["HELLO", "3"]);
+    if (this.db !== 0) cmds.push(["SELECT", this.db]);
+    // Without setup commands a PING stands in, so that "up" always means "answered".
+    if (cmds.length === 0) cmds.push(["PING"]);
+    this.setupLeft = cmds.length;
+    this.lastProgress = performance.now();
+    for (let i = 0; i < cmds.length; i++) {
+      const r = new Req();
+      r.transform = Transform.Internal;
+      r.internal = cmds[i]![0] === "AUTH" ? this.onAuthReply : this.onSetupReply;
+      r.owner = INTERNAL_OWNER;
+      this.waiting.push(r);
+      sock.write(encodeCommand(cmds[i]!));
+    }
+  }
+
+  /** product_auth goes to every server; one without a password says so, which is no failure. */
+  private readonly onAuthReply: InternalCallback = (req, reply, isError) => {
+    if (isError && !req.failed && /no password is set|without any password configured/i.test(reply.toString("latin1"))) {
+      if (!this.warnedNoPassword) log.warn(`backend ${this.addr} has no password; product_auth is not needed for it`);
+      this.warnedNoPassword = true;
+      this.onSetupReply(req, reply, false);
+      return;
+    }
+    this.onSetupReply(req, reply, isError);
+  };
+
+  private readonly onSetupReply: InternalCallback = (req, reply, isError) => {
+    // A setup command the proxy failed itself (the connection broke) says nothing about the
+    // backend's answer; the close that failed it already takes care of the connection.
+    if (req.failed || this.closing) return;
+    if (isError) {
+      this.fail(`setup failed, ${reply.toString("utf8").slice(1).trim()}`);
+      return;
+    }
+    if (--this.setupLeft === 0) this.becomeReady();
+  };
+
+  private becomeReady(): void {
+    this.state = ConnState.Ready;
+    if (this.failures > 0) {
+      log.info(`backend ${this.addr} db ${this.db}${this.resp3 ? " resp3" : ""}: connected after ${this.failures} failed attempt(s)`);
+    } else {
+      log.debug(`backend ${this.addr} db ${this.db}${this.resp3 ? " resp3" : ""} connected`);
+    }
+    this.failures = 0;
+    this.loggedWhy = "";
+    this.lastError = "";
+    this.retryDelay = RETRY_MIN;
+    if (this.segCount > 0) flusher.conn(this);
   }
 
   private onData(chunk: Buffer, n: number): void {
     this.lastProgress = performance.now();
-    // The backoff starts over only once the backend has answered: a server that accepts and
-    // drops every connection must not be dialled in a tight loop.
-    this.retryDelay = RETRY_MIN;
     const reader = this.reader;
     const sc = reader.scanner;
     reader.push(chunk, n);
@@ -268,29 +320,48 @@ export class BackendConn {
     // by the close that is under way (a second onClosed would arm a second retry timer).
     const sock = this.socket;
     if (sock === null || this.closing) return;
-    this.lastError = why;
+    this.sockWhy = why;
     this.closing = true;
     sock.destroy();
   }
 
   private onClosed(): void {
     this.socket = null;
+    this.tcpUp = false;
     this.reader.reset();
     this.clearSegments();
     const wasReady = this.state === ConnState.Ready;
     if (this.state !== ConnState.Closed) this.state = ConnState.Down;
+    const why = this.state === ConnState.Closed ? "connection closed by proxy" : this.sockWhy || "connection closed by backend";
+    // The reason belongs to this socket only: a reason from an earlier failure must never be
+    // shown for this one (nor once the connection is up again).
+    this.lastError = why;
     const pending = this.waiting.drain();
-    const why = this.lastError || "connection closed";
-    if (pending.length > 0 || wasReady) {
-      log.warn(`backend ${this.addr} db ${this.db}: ${why}; ${pending.length} pending request(s) failed`);
+    let clients = 0;
+    for (const r of pending) if (r.transform !== Transform.Internal || r.slot >= 0) clients++;
+    if (this.state !== ConnState.Closed) {
+      const name = `backend ${this.addr} db ${this.db}${this.resp3 ? " resp3" : ""}`;
+      const failed = clients > 0 ? `; ${clients} pending request(s) failed` : "";
+      // One line per change of state or of reason, not one per attempt.
+      if (wasReady) {
+        log.warn(`${name}: connection lost, ${why}${failed}; reconnecting`);
+      } else if (why !== this.loggedWhy) {
+        log.warn(`${name}: cannot connect, ${why}${failed}; retrying every ${RETRY_MIN} ms to ${RETRY_MAX / 1000} s`);
+      } else {
+        log.debug(`${name}: attempt ${this.failures + 1} failed, ${why}${failed}`);
+      }
+      this.loggedWhy = why;
+      this.failures++;
     }
+    // Requests written to a ready connection may have run; the others (queued behind the
+    // prelude of a connection that never came up) did not, and the client gets the reason.
     for (const r of pending) {
       this.failOne(r, wasReady ? E.backendReset(this.addr, r.slot) : E.backendFailure(why, this.addr, r.slot));
     }
     if (this.state === ConnState.Closed) return;
     if (this.retryTimer) clearTimeout(this.retryTimer);
     // Capped exponential backoff with ±20% jitter, so a fleet of workers does not reconnect
-    // in lockstep.
+    // in lockstep. It starts over only when a connection completes its setup.
     const delay = this.retryDelay * (0.8 + Math.random() * 0.4);
     this.retryDelay = Math.min(this.retryDelay * 2, RETRY_MAX);
     this.retryTimer = setTimeout(() => {
@@ -311,12 +382,13 @@ export class BackendConn {
    * recvTimeout is failed; an idle one is pinged every pingPeriod.
    */
   tick(now: number, recvTimeout: number, pingPeriod: number): void {
-    if (this.state !== ConnState.Ready) return;
+    // A connection that is up at the TCP level but whose setup goes unanswered is timed out too.
+    if (this.state !== ConnState.Ready && !(this.state === ConnState.Connecting && this.tcpUp)) return;
     if (this.waiting.length > 0) {
       if (recvTimeout > 0 && now - this.lastProgress > recvTimeout) {
         this.fail(`no reply within ${recvTimeout} ms`);
       }
-    } else if (pingPeriod > 0 && now - this.lastProgress > pingPeriod) {
+    } else if (this.state === ConnState.Ready && pingPeriod > 0 && now - this.lastProgress > pingPeriod) {
       this.sendInternal(["PING"], IGNORE);
     }
   }
@@ -325,7 +397,6 @@ export class BackendConn {
   close(): void {
     this.state = ConnState.Closed;
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.lastError = "connection closed by proxy";
     if (this.socket) this.socket.destroy();
     else this.onClosed();
   }
