@@ -2,8 +2,9 @@
 //
 //   dispatch(req, slot) ─ count in flight ─ read slot state ─┬─ locked    → hold until unlocked
 //                                                            ├─ offline   → "slot is not ready"
-//                                                            ├─ migrating → migration step on the
-//                                                            │              source, then target
+//                                                            ├─ migrating → forward/<method>.ts:
+//                                                            │              a step on the source,
+//                                                            │              then the target
 //                                                            └─ online    → pool.conn(db, proto,
 //                                                                           slot).send()
 //
@@ -16,13 +17,19 @@ import { SlotTable, type SlotRecord, emptyRecord, ONLINE, LOCKED, MIGRATING, WOR
   FORWARD_SYNC, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
 import { SLOT_COUNT, slotOf } from "../core/slot.js";
 import { BackendConn, ConnState, type BackendOptions } from "./backend-conn.js";
-import { Req, ReqQueue, countSlot, uncountSlot, Transform, type InternalCallback } from "./request.js";
-import { RequestScanner, splitArrayReply } from "../core/resp-scanner.js";
-import { encodeFromRanges, encodeSubCommand, errorReply } from "../core/resp-encoder.js";
-import { integerAt, preview } from "./merge.js";
-import { keyIndexes, KeySpec, type CommandInfo } from "../core/command-table.js";
+import { Req, countSlot, uncountSlot, Transform } from "./request.js";
+import { RequestScanner } from "../core/resp-scanner.js";
+import { encodeSubCommand } from "../core/resp-encoder.js";
+import { KeySpec, type CommandInfo } from "../core/command-table.js";
 import * as E from "../core/errors.js";
 import { log } from "../log.js";
+import { Pool, Route } from "./pool.js";
+import { forwardKept, type ForwardHost, type Forwarder } from "./forward/forward.js";
+import { SyncForward } from "./forward/sync.js";
+import { SemiAsyncForward } from "./forward/semi-async.js";
+import { RedisForward } from "./forward/redis.js";
+
+export { Pool } from "./pool.js";
 
 export interface RouterSettings extends BackendOptions {
   primaryOnly: boolean;
@@ -33,49 +40,9 @@ export interface RouterSettings extends BackendOptions {
   pingPeriod: number;
 }
 
-/** The connections of one backend address in this worker, by (database, protocol). */
-export class Pool {
-  private readonly lists: (BackendConn[] | undefined)[] = [];
-
-  constructor(readonly addr: string, private readonly parallel: number, private readonly opts: BackendOptions) {}
-
-  /** The connection for a slot: the same one for every request of that slot. */
-  conn(db: number, resp3: boolean, slot: number): BackendConn {
-    const key = db * 2 + (resp3 ? 1 : 0);
-    let list = this.lists[key];
-    if (list === undefined) {
-      list = [];
-      for (let i = 0; i < this.parallel; i++) list.push(new BackendConn(this.addr, db, resp3, this.opts));
-      this.lists[key] = list;
-    }
-    return this.parallel === 1 ? list[0]! : list[(slot < 0 ? 0 : slot) % this.parallel]!;
-  }
-
-  forEach(fn: (c: BackendConn) => void): void {
-    for (const list of this.lists) if (list) for (const c of list) fn(c);
-  }
-
-  close(): void {
-    this.forEach((c) => c.close());
-    this.lists.length = 0;
-  }
-}
-
-/** A decoded slot record with its pools resolved. */
-class Route {
-  seq = -1;
-  state = 0;
-  master: Pool | null = null;
-  from: Pool | null = null;
-  replicas: Pool[][] | null = null;
-  method = 0;
-  group = 0;
-  fromGroup = 0;
-}
-
 const tmpRecord: SlotRecord = emptyRecord();
 
-export class Router {
+export class Router implements ForwardHost {
   online = false;
   /** Requests held because their slot is locked, per slot. */
   private readonly held: (Req[] | undefined)[] = new Array(SLOT_COUNT);
@@ -86,20 +53,25 @@ export class Router {
   private pools: (Pool | undefined)[] = [];
   private replicaPools: (Pool | undefined)[] = [];
   private replicaSets: number[][][] = [];
-  /** Semi-async migration: per slot, requests waiting behind one that is being retried. */
-  private readonly lanes = new Map<number, ReqQueue>();
-  /** Set while nextInLane runs, so a step that completes at once does not recurse. */
-  private laneBusy = false;
-  private readonly laneKicks: number[] = [];
   private anySlot = 0;
+  private _settings: RouterSettings;
+  // The forward methods of migrating slots (forward/*.ts), one instance per worker.
+  private readonly sync: Forwarder = new SyncForward();
+  private readonly semiAsync: Forwarder = new SemiAsyncForward(this);
+  private readonly redis: Forwarder = new RedisForward(this);
 
-  constructor(private readonly table: SlotTable, private settings: RouterSettings) {
+  constructor(private readonly table: SlotTable, settings: RouterSettings) {
+    this._settings = settings;
     for (let s = 0; s < SLOT_COUNT; s++) this.routes.push(new Route());
+  }
+
+  get settings(): RouterSettings {
+    return this._settings;
   }
 
   /** Applies reloadable settings. */
   updateSettings(s: RouterSettings): void {
-    this.settings = s;
+    this._settings = s;
   }
 
   /** Installs the address table (invariant 2: before any record refers to a new index). */
@@ -283,199 +255,20 @@ export class Router {
   }
 
   // ------------------------------------------------------------------------------------
-  // Migration forwarding (DESIGN §7, proxy side). The count of the slot stays up from the
-  // first step to the final reply, so a slot change waits for the whole exchange.
+  // Migration forwarding (DESIGN §7, proxy side; one file per method in forward/). The count
+  // of the slot stays up from the first step to the final reply, so a slot change waits for
+  // the whole exchange.
 
   private migrate(req: Req, route: Route, slot: number, buf: Buffer, start: number, end: number,
     args: Int32Array | null, argc: number): void {
-    const cmd = req.cmd!;
     keepBytes(req, buf, start, end, args, argc);
-    const target = route.master!;
-    const from = route.from;
-    if (from === null || req.args === null || argc === 0 || cmd.keySpec === KeySpec.None) {
+    if (route.from === null || req.args === null || argc === 0 || req.cmd!.keySpec === KeySpec.None) {
       // No source, or no key to move: the target answers.
-      target.conn(req.db, req.resp3, slot).send(req, buf, start, end);
+      forwardKept(req, route.master!, slot);
       return;
     }
-    if (route.method === FORWARD_SEMI_ASYNC) {
-      const lane = this.lanes.get(slot);
-      if (lane !== undefined) {
-        lane.push(req); // keep this worker's order for the slot behind a request in retry
-        return;
-      }
-      this.lanes.set(slot, new ReqQueue());
-      this.semiAsyncStep(req, slot, route);
-      return;
-    }
-    if (route.method === FORWARD_SYNC) this.syncStep(req, slot, route);
-    else this.redisStep(req, slot, route, false);
-  }
-
-  /** Index of the argument that decides the slot (the key codis migrates by), or -1. */
-  private routingKeyIndex(req: Req): number {
-    const cmd = req.cmd!;
-    const i = cmd.routeIndex >= 0 ? cmd.routeIndex : firstKeyIndex(req);
-    return i >= 0 && i < req.argc ? i : -1;
-  }
-
-  /** codis sync: SLOTSMGRTTAGONE host port timeout key on the source, then the target. */
-  private syncStep(req: Req, slot: number, route: Route): void {
-    const ki = this.routingKeyIndex(req);
-    const target = route.master!;
-    if (ki < 0) {
-      this.forwardKept(req, target, slot);
-      return;
-    }
-    const key = req.buf!.subarray(req.args![2 * ki], req.args![2 * ki + 1]);
-    const [host, port] = splitAddr(target.addr);
-    route.from!.conn(req.db, req.resp3, slot).sendInternal(
-      ["SLOTSMGRTTAGONE", host, port, "3000", key],
-      (_r, reply, isError) => {
-        if (isError || reply[0] !== 0x3a /* : */) {
-          this.failMigration(req, route, slot, isError ? errorText(reply) : `bad slotsmgrt resp: ${preview(reply)}`);
-          return;
-        }
-        this.forwardKept(req, target, slot);
-      },
-      slot,
-    );
-  }
-
-  /**
-   * codis semi-async: SLOTSMGRT-EXEC-WRAPPER key argv... on the source. Reply [0, ...]: the key
-   * is not there, go to the target; [1, ...]: mid-move, retry with back-off until the
-   * deadline; [2, reply]: the source ran it and reply is the answer.
-   */
-  private semiAsyncStep(req: Req, slot: number, route: Route): void {
-    const ki = this.routingKeyIndex(req);
-    if (ki < 0) {
-      this.forwardKept(req, route.master!, slot);
-      this.nextInLane(slot);
-      return;
-    }
-    if (req.deadline === 0) req.deadline = performance.now() + (this.settings.recvTimeout || 30_000);
-    const ranges = new Int32Array(2 + req.argc * 2);
-    ranges[0] = req.args![2 * ki]!;
-    ranges[1] = req.args![2 * ki + 1]!;
-    ranges.set(req.args!.subarray(0, req.argc * 2), 2);
-    const bytes = encodeFromRanges(WRAPPER, req.buf!, ranges, req.argc + 1);
-    const cb: InternalCallback = (_r, reply, isError) => {
-      const route2 = this.route(slot);
-      if (isError) {
-        this.failMigration(req, route2, slot, errorText(reply));
-        this.nextInLane(slot);
-        return;
-      }
-      const parts: number[] = [];
-      const n = splitArrayReply(reply, 0, reply.length, parts);
-      const code = n === 2 ? integerAt(reply, parts[0]!, parts[1]!) : undefined;
-      if (code === 0) {
-        this.forwardKept(req, route.master!, slot);
-        this.nextInLane(slot);
-      } else if (code === 1) {
-        if (performance.now() > req.deadline) {
-          this.failMigration(req, route2, slot, "key is still being migrated at the deadline");
-          this.nextInLane(slot);
-          return;
-        }
-        // codis's back-off: immediately 5 times, then 1 ms per attempt up to 20 ms.
-        const a = req.attempts++;
-        const delay = a < 5 ? 0 : Math.min(a, 20);
-        setTimeout(() => this.semiAsyncStep(req, slot, route), delay);
-      } else if (code === 2) {
-        req.complete(reply, parts[2]!, parts[3]!, reply[parts[2]!] === 0x2d);
-        this.nextInLane(slot);
-      } else {
-        this.failMigration(req, route2, slot, `bad slotsmgrt-exec-wrapper resp: ${preview(reply)}`);
-        this.nextInLane(slot);
-      }
-    };
-    route.from!.conn(req.db, req.resp3, slot).sendInternalRaw(bytes, cb, slot);
-  }
-
-  /**
-   * Starts the next request of a slot's semi-async lane. A step can complete at once (its
-   * connection is down and fails it synchronously) and call back here: such calls are queued
-   * and run by the outermost loop, so a long lane never recurses.
-   */
-  private nextInLane(slot: number): void {
-    this.laneKicks.push(slot);
-    if (this.laneBusy) return;
-    this.laneBusy = true;
-    try {
-      for (let s = this.laneKicks.shift(); s !== undefined; s = this.laneKicks.shift()) this.advanceLane(s);
-    } finally {
-      this.laneBusy = false;
-    }
-  }
-
-  private advanceLane(slot: number): void {
-    const lane = this.lanes.get(slot);
-    if (lane === undefined) return;
-    const next = lane.shift();
-    if (next === undefined) {
-      this.lanes.delete(slot);
-      return;
-    }
-    const route = this.route(slot);
-    if ((route.state & MIGRATING) === 0 || route.method !== FORWARD_SEMI_ASYNC || route.from === null) {
-      // The slot changed meanwhile (it cannot while counts are up, but be safe): release all.
-      this.lanes.delete(slot);
-      for (let r: Req | undefined = next; r !== undefined; r = lane.shift()) {
-        if (r.counted) {
-          r.counted = false;
-          uncountSlot(slot);
-        }
-        this.dispatch(r, slot, r.buf!, r.start, r.end, r.args, r.argc);
-      }
-      return;
-    }
-    this.semiAsyncStep(next, slot, route);
-  }
-
-  /**
-   * slotway's method for vanilla Redis/Valkey: MIGRATE every key of the command from the
-   * source (no REPLACE: a key on the target is never overwritten blindly), then run the command
-   * on the target. A key that is not on the source answers NOKEY and is simply absent or
-   * already moved. BUSYKEY means the target holds a copy the source should not have kept; the
-   * source's copy is the live one (a write would have moved it first), so retry with REPLACE.
-   */
-  private redisStep(req: Req, slot: number, route: Route, replace: boolean): void {
-    const target = route.master!;
-    const keys = keyIndexes(req.cmd!, req.argc, (i) => req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
-    if (keys.length === 0) {
-      this.forwardKept(req, target, slot);
-      return;
-    }
-    const [host, port] = splitAddr(target.addr);
-    const timeout = Math.max(1000, Math.min(this.settings.recvTimeout || 5000, 10_000));
-    const args: (string | number | Buffer)[] = ["MIGRATE", host, port, "", req.db, timeout];
-    if (replace) args.push("REPLACE");
-    if (this.settings.productAuth) args.push("AUTH", this.settings.productAuth);
-    args.push("KEYS");
-    for (const i of keys) args.push(req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
-    route.from!.conn(req.db, req.resp3, slot).sendInternal(args, (_r, reply, isError) => {
-      if (!isError) {
-        this.forwardKept(req, target, slot);
-        return;
-      }
-      const text = errorText(reply);
-      // Redis words it "ERR Target instance replied with error: BUSYKEY ...".
-      if (!replace && text.includes("BUSYKEY")) {
-        this.redisStep(req, slot, route, true);
-        return;
-      }
-      this.failMigration(req, route, slot, text);
-    }, slot);
-  }
-
-  private forwardKept(req: Req, target: Pool, slot: number): void {
-    target.conn(req.db, req.resp3, slot).send(req, req.buf!, req.start, req.end);
-  }
-
-  private failMigration(req: Req, route: Route, slot: number, why: string): void {
-    req.failed = true;
-    req.completeWith(errorReply(E.migrateFailed(why, route.from?.addr ?? "?", slot)), true);
+    const f = route.method === FORWARD_SEMI_ASYNC ? this.semiAsync : route.method === FORWARD_SYNC ? this.sync : this.redis;
+    f.start(req, slot, route);
   }
 
   // ------------------------------------------------------------------------------------
@@ -576,7 +369,6 @@ export class Router {
   }
 }
 
-const WRAPPER = Buffer.from("SLOTSMGRT-EXEC-WRAPPER");
 const subScanner = new RequestScanner();
 
 /** Keeps a request's bytes and argument offsets for a later send. */
@@ -587,20 +379,3 @@ function keepBytes(req: Req, buf: Buffer, start: number, end: number, args: Int3
   if (args !== null && req.args !== args) req.args = args.slice(0, argc * 2);
   req.argc = argc;
 }
-
-function firstKeyIndex(req: Req): number {
-  const keys = keyIndexes(req.cmd!, req.argc, (i) => req.buf!.subarray(req.args![2 * i], req.args![2 * i + 1]));
-  return keys.length > 0 ? keys[0]! : -1;
-}
-
-function splitAddr(addr: string): [string, string] {
-  const i = addr.lastIndexOf(":");
-  return [addr.slice(0, i).replace(/^\[|\]$/g, ""), addr.slice(i + 1)];
-}
-
-function errorText(reply: Buffer): string {
-  return reply.toString("utf8", 1).trim();
-}
-
-
-

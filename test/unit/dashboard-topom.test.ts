@@ -488,7 +488,7 @@ describe("slots: assign, actions, rebalance, overview", () => {
 
   it("create-range/create/create-some/remove: codis checks and order, action indexes", async () => {
     const d = await startDashboard();
-    await d.t.setSlotActionDisabled(true);
+    await d.t.slots.setSlotActionDisabled(true);
     await twoGroups(d);
     await d.put("/api/topom/group/create/{x}/3");
     expect(await remoteError(d.put("/api/topom/slots/action/create-range/{x}/5/4/2"))).toBe("invalid slot range [5,4]");
@@ -523,7 +523,7 @@ describe("slots: assign, actions, rebalance, overview", () => {
   it("rebalance: /0 previews, /1 schedules; an empty topology errors", async () => {
     const d = await startDashboard();
     expect(await remoteError(d.put("/api/topom/slots/rebalance/{x}/0"))).toBe("no valid group could be found");
-    await d.t.setSlotActionDisabled(true);
+    await d.t.slots.setSlotActionDisabled(true);
     const a = await codisServer();
     await d.put("/api/topom/group/create/{x}/1");
     await d.put(`/api/topom/group/add/{x}/1/${a.addr}`);

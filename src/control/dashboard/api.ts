@@ -38,10 +38,10 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
 
   r.get("/", () => new Redirect("/topom"));
 
-  r.get("/topom", () => t.overview());
+  r.get("/topom", () => t.stats.overview());
   r.get("/topom/model", () => t.model);
-  r.get("/topom/stats", () => t.stats());
-  r.get("/topom/slots", () => t.slots().map(encodeSlot));
+  r.get("/topom/stats", () => t.stats.snapshot());
+  r.get("/topom/slots", () => t.slots.list().map(encodeSlot));
 
   const base = "/api/topom";
   r.get(`${base}/model`, () => t.model);
@@ -51,11 +51,11 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
   });
   r.get(`${base}/stats/:xauth`, (req) => {
     verify(req);
-    return t.stats();
+    return t.stats.snapshot();
   });
   r.get(`${base}/slots/:xauth`, (req) => {
     verify(req);
-    return t.slots().map(encodeSlot);
+    return t.slots.list().map(encodeSlot);
   });
   r.put(`${base}/reload/:xauth`, async (req) => {
     verify(req);
@@ -82,46 +82,46 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
   // proxies
   r.put(`${base}/proxy/create/:xauth/:addr`, async (req) => {
     verify(req);
-    await t.createProxy(addr(req));
+    await t.proxies.createProxy(addr(req));
     return OK;
   });
   r.put(`${base}/proxy/online/:xauth/:addr`, async (req) => {
     verify(req);
-    await t.onlineProxy(addr(req));
+    await t.proxies.onlineProxy(addr(req));
     return OK;
   });
   r.put(`${base}/proxy/reinit/:xauth/:token`, async (req) => {
     verify(req);
-    await t.reinitProxy(token(req));
+    await t.proxies.reinitProxy(token(req));
     return OK;
   });
   r.put(`${base}/proxy/remove/:xauth/:token/:force`, async (req) => {
     verify(req);
     const tk = token(req);
     const force = int(req, "force");
-    await t.removeProxy(tk, force !== 0);
+    await t.proxies.removeProxy(tk, force !== 0);
     return OK;
   });
 
   // groups
   r.put(`${base}/group/create/:xauth/:gid`, async (req) => {
     verify(req);
-    await t.createGroup(int(req, "gid"));
+    await t.groups.createGroup(int(req, "gid"));
     return OK;
   });
   r.put(`${base}/group/remove/:xauth/:gid`, async (req) => {
     verify(req);
-    await t.removeGroup(int(req, "gid"));
+    await t.groups.removeGroup(int(req, "gid"));
     return OK;
   });
   r.put(`${base}/group/resync/:xauth/:gid`, async (req) => {
     verify(req);
-    await t.resyncGroup(int(req, "gid"));
+    await t.groups.resyncGroup(int(req, "gid"));
     return OK;
   });
   r.put(`${base}/group/resync-all/:xauth`, async (req) => {
     verify(req);
-    await t.resyncGroupAll();
+    await t.groups.resyncGroupAll();
     return OK;
   });
   const groupAdd = async (req: ApiRequest): Promise<string> => {
@@ -129,8 +129,8 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
     const gid = int(req, "gid");
     const a = addr(req);
     // As codis: the server is checked right after the params, before the topology is.
-    await t.checkServer(a);
-    await t.groupAddServer(gid, req.params.datacenter ?? "", a);
+    await t.groups.checkServer(a);
+    await t.groups.groupAddServer(gid, req.params.datacenter ?? "", a);
     return OK;
   };
   r.put(`${base}/group/add/:xauth/:gid/:addr`, groupAdd);
@@ -138,13 +138,13 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
   r.put(`${base}/group/del/:xauth/:gid/:addr`, async (req) => {
     verify(req);
     const gid = int(req, "gid");
-    await t.groupDelServer(gid, addr(req));
+    await t.groups.groupDelServer(gid, addr(req));
     return OK;
   });
   r.put(`${base}/group/promote/:xauth/:gid/:addr`, async (req) => {
     verify(req);
     const gid = int(req, "gid");
-    await t.groupPromoteServer(gid, addr(req));
+    await t.groups.groupPromoteServer(gid, addr(req));
     return OK;
   });
   r.put(`${base}/group/replica-groups/:xauth/:gid/:addr/:value`, async (req) => {
@@ -152,32 +152,32 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
     const gid = int(req, "gid");
     const a = addr(req);
     const v = int(req, "value");
-    await t.enableReplicaGroups(gid, a, v !== 0);
+    await t.groups.enableReplicaGroups(gid, a, v !== 0);
     return OK;
   });
   r.put(`${base}/group/replica-groups-all/:xauth/:value`, async (req) => {
     verify(req);
-    await t.enableReplicaGroupsAll(int(req, "value") !== 0);
+    await t.groups.enableReplicaGroupsAll(int(req, "value") !== 0);
     return OK;
   });
   r.put(`${base}/group/action/create/:xauth/:addr`, async (req) => {
     verify(req);
-    await t.syncCreateAction(addr(req));
+    await t.groups.syncCreateAction(addr(req));
     return OK;
   });
   r.put(`${base}/group/action/remove/:xauth/:addr`, async (req) => {
     verify(req);
-    await t.syncRemoveAction(addr(req));
+    await t.groups.syncRemoveAction(addr(req));
     return OK;
   });
-  r.get(`${base}/group/info/:addr`, (req) => t.infoServer(addr(req)));
+  r.get(`${base}/group/info/:addr`, (req) => t.groups.infoServer(addr(req)));
 
   // slots
   r.put(`${base}/slots/action/create/:xauth/:sid/:gid`, async (req) => {
     verify(req);
     const sid = int(req, "sid");
     const gid = int(req, "gid");
-    await t.slotCreateAction(sid, gid);
+    await t.slots.slotCreateAction(sid, gid);
     return OK;
   });
   r.put(`${base}/slots/action/create-some/:xauth/:src/:dst/:num`, async (req) => {
@@ -185,7 +185,7 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
     const src = int(req, "src");
     const dst = int(req, "dst");
     const num = int(req, "num");
-    await t.slotCreateActionSome(src, dst, num);
+    await t.slots.slotCreateActionSome(src, dst, num);
     return OK;
   });
   r.put(`${base}/slots/action/create-range/:xauth/:beg/:end/:gid`, async (req) => {
@@ -193,40 +193,40 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
     const beg = int(req, "beg");
     const end = int(req, "end");
     const gid = int(req, "gid");
-    await t.slotCreateActionRange(beg, end, gid);
+    await t.slots.slotCreateActionRange(beg, end, gid);
     return OK;
   });
   r.put(`${base}/slots/action/remove/:xauth/:sid`, async (req) => {
     verify(req);
-    await t.slotRemoveAction(int(req, "sid"));
+    await t.slots.slotRemoveAction(int(req, "sid"));
     return OK;
   });
   r.put(`${base}/slots/action/interval/:xauth/:value`, (req) => {
     verify(req);
-    t.setSlotActionInterval(int(req, "value"));
+    t.slots.setSlotActionInterval(int(req, "value"));
     return OK;
   });
   r.put(`${base}/slots/action/disabled/:xauth/:value`, (req) => {
     verify(req);
-    t.setSlotActionDisabled(int(req, "value") !== 0);
+    t.slots.setSlotActionDisabled(int(req, "value") !== 0);
     return OK;
   });
   r.put(`${base}/slots/assign/:xauth`, async (req) => {
     const slots = assignBody(req);
     verify(req);
-    await t.slotsAssignGroup(slots);
+    await t.slots.slotsAssignGroup(slots);
     return OK;
   });
   r.put(`${base}/slots/assign/:xauth/offline`, async (req) => {
     const slots = assignBody(req);
     verify(req);
-    await t.slotsAssignOffline(slots);
+    await t.slots.slotsAssignOffline(slots);
     return OK;
   });
   r.put(`${base}/slots/rebalance/:xauth/:confirm`, async (req) => {
     verify(req);
     const confirm = int(req, "confirm");
-    const plan = await t.slotsRebalance(confirm !== 0);
+    const plan = await t.slots.slotsRebalance(confirm !== 0);
     const out: Record<string, number> = {};
     for (const [sid, gid] of plan) out[String(sid)] = gid;
     return out;
@@ -235,23 +235,23 @@ export function dashboardRouter(t: Topom, onShutdown: () => void = () => void t.
   // sentinels
   r.put(`${base}/sentinels/add/:xauth/:addr`, async (req) => {
     verify(req);
-    await t.addSentinel(addr(req));
+    await t.sentinels.addSentinel(addr(req));
     return OK;
   });
   r.put(`${base}/sentinels/del/:xauth/:addr/:force`, async (req) => {
     verify(req);
     const a = addr(req);
     const force = int(req, "force");
-    await t.delSentinel(a, force !== 0);
+    await t.sentinels.delSentinel(a, force !== 0);
     return OK;
   });
   r.put(`${base}/sentinels/resync-all/:xauth`, async (req) => {
     verify(req);
-    await t.resyncSentinels();
+    await t.sentinels.resyncSentinels();
     return OK;
   });
-  r.get(`${base}/sentinels/info/:addr`, (req) => t.infoSentinel(addr(req)));
-  r.get(`${base}/sentinels/info/:addr/monitored`, (req) => t.infoSentinelMonitored(addr(req)));
+  r.get(`${base}/sentinels/info/:addr`, (req) => t.sentinels.infoSentinel(addr(req)));
+  r.get(`${base}/sentinels/info/:addr/monitored`, (req) => t.sentinels.infoSentinelMonitored(addr(req)));
 
   return r;
 }
