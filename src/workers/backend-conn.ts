@@ -24,7 +24,7 @@ import { ChunkReader } from "./chunk-reader.js";
 import { ReplyScanner, ScanStatus } from "../core/resp-scanner.js";
 import { encodeCommand, errorReply } from "../core/resp-encoder.js";
 import * as E from "../core/errors.js";
-import { Req, ReqQueue, Transform, type InternalCallback } from "./request.js";
+import { Admit, Req, ReqQueue, Transform, type InternalCallback, type ReplySink, type RoomWaiter } from "./request.js";
 import { flusher } from "./flusher.js";
 import { log } from "../log.js";
 import { ReadSlab } from "./read-slab.js";
@@ -51,8 +51,16 @@ const COPY_LIMIT = 256 * 1024;
 const MAX_REPLY = 1024 * 1024 * 1024;
 const RETRY_MIN = 50;
 const RETRY_MAX = 3000;
+/**
+ * How long a client may keep a connection parked without visible progress while requests of
+ * other clients wait behind its reply on that connection; then it is closed (session.ts).
+ * Progress is seen when the kernel takes more of the client's bytes, which with multi-MB
+ * socket buffers happens in steps of about a third of the send buffer: 2 s lets a client that
+ * reads at about 1 MB/s or faster through.
+ */
+export const PARK_LIMIT = 2000;
 
-export class BackendConn {
+export class BackendConn implements RoomWaiter {
   state = ConnState.Connecting;
   dirty = false;
   /** Time (ms) of the last byte read, or of the moment requests started waiting. */
@@ -84,6 +92,11 @@ export class BackendConn {
   private outBytes = 0;
   private readonly reader = new ChunkReader(new ReplyScanner(MAX_REPLY), MAX_REPLY);
   private retryDelay = RETRY_MIN;
+  /** The client whose reply the connection waits to hand over (parked), with its progress. */
+  private parkedOn: ReplySink | null = null;
+  private parkedWritten = 0;
+  private parkedAt = 0;
+  private readPaused = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly host: string;
   private readonly port: number;
@@ -288,11 +301,31 @@ export class BackendConn {
 
   private onData(chunk: Buffer, n: number): void {
     this.lastProgress = performance.now();
+    this.reader.push(chunk, n);
+    this.takeReplies();
+  }
+
+  /**
+   * Matches buffered replies to waiting records, in order, until the buffer runs out or the
+   * next reply's client has no room for it (see "Memory per client" in session.ts): then the
+   * connection parks, stops reading its socket, and leaves the reply where it is until that
+   * client wakes it (roomAvailable).
+   */
+  private takeReplies(): void {
     const reader = this.reader;
     const sc = reader.scanner;
-    reader.push(chunk, n);
     for (;;) {
       if (this.closing) return;
+      const head = this.waiting.peek();
+      if (head !== undefined) {
+        const owner = head.owner;
+        const a = owner === null ? Admit.Discard : owner.admit(head);
+        if (a === Admit.Park) {
+          this.park(head);
+          return;
+        }
+        reader.discard = a === Admit.Discard;
+      }
       const st = reader.next();
       if (st === ScanStatus.Incomplete) return;
       if (st === ScanStatus.Error) {
@@ -310,8 +343,46 @@ export class BackendConn {
       const isError = t === 0x2d /* - */ || t === 0x21; /* ! */
       this.replies++;
       if (isError) this.errors++;
-      req.complete(reader.buf, sc.replyStart, sc.next, isError);
+      // A discarded reply's bytes may sit in the reader's scratch buffer: nothing may keep them.
+      if (reader.discard) req.completeWith(DISCARDED, true);
+      else req.complete(reader.buf, sc.replyStart, sc.next, isError);
     }
+  }
+
+  private park(head: Req): void {
+    const sink = head.owner!.sink()!;
+    this.parkedOn = sink;
+    this.parkedWritten = sink.written;
+    this.parkedAt = performance.now();
+    sink.waitForRoom(this);
+    if (!this.readPaused) {
+      this.readPaused = true;
+      this.socket!.pause();
+    }
+  }
+
+  /** The client this connection parked on has room again (or went away). */
+  roomAvailable(from: ReplySink): void {
+    if (this.parkedOn !== from) return; // a wake-up from an earlier park
+    this.parkedOn = null;
+    if (this.socket === null) return;
+    // Time spent parked is not the backend's silence (backend_recv_timeout).
+    this.lastProgress = performance.now();
+    this.takeReplies();
+    if (this.parkedOn === null && this.readPaused && this.socket !== null) {
+      this.readPaused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Whether a request of some other client (or of the proxy) waits on this connection. */
+  private othersWaiting(sink: ReplySink): boolean {
+    const q = this.waiting;
+    for (let i = 0, n = q.length; i < n; i++) {
+      const owner = q.at(i)!.owner;
+      if (owner === null || owner.sink() !== sink) return true;
+    }
+    return false;
   }
 
   /** Closes the socket because of an error; pending requests fail, a reconnect follows. */
@@ -328,6 +399,8 @@ export class BackendConn {
   private onClosed(): void {
     this.socket = null;
     this.tcpUp = false;
+    this.parkedOn = null;
+    this.readPaused = false;
     this.reader.reset();
     this.clearSegments();
     const wasReady = this.state === ConnState.Ready;
@@ -384,6 +457,19 @@ export class BackendConn {
   tick(now: number, recvTimeout: number, pingPeriod: number): void {
     // A connection that is up at the TCP level but whose setup goes unanswered is timed out too.
     if (this.state !== ConnState.Ready && !(this.state === ConnState.Connecting && this.tcpUp)) return;
+    const sink = this.parkedOn;
+    if (sink !== null) {
+      // Parked: the backend is not silent, a client is slow. It is given PARK_LIMIT without
+      // progress, and only when it holds up someone else.
+      const written = sink.written;
+      if (written !== this.parkedWritten) {
+        this.parkedWritten = written;
+        this.parkedAt = now;
+      } else if (now - this.parkedAt > PARK_LIMIT && this.othersWaiting(sink)) {
+        sink.evict(`its unread replies held up backend ${this.addr} for ${Math.round(now - this.parkedAt)} ms while other clients waited`);
+      }
+      return;
+    }
     if (this.waiting.length > 0) {
       if (recvTimeout > 0 && now - this.lastProgress > recvTimeout) {
         this.fail(`no reply within ${recvTimeout} ms`);
@@ -403,10 +489,13 @@ export class BackendConn {
 }
 
 const EMPTY = Buffer.alloc(0);
+const DISCARDED = errorReply("ERR client gone, reply discarded");
 const IGNORE: InternalCallback = () => {};
 const INTERNAL_OWNER = {
   onReply(req: Req): void {
     req.internal!(req, req.reply!.subarray(req.replyStart, req.replyEnd), req.isError);
   },
   alive: () => true,
+  admit: () => Admit.Take,
+  sink: () => null,
 };

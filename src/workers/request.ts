@@ -23,11 +23,42 @@ export const enum Transform {
   Internal, // a proxy-issued command (AUTH, SELECT, HELLO, PING, migration steps)
 }
 
+/** What a backend connection may do with the reply of a record (ReplyOwner.admit). */
+export const enum Admit {
+  /** Take it out of the receive buffer now. */
+  Take = 0,
+  /** Leave it there: its client has no room (session_send_bufsize); wait for ReplySink room. */
+  Park = 1,
+  /** Nobody will read it (the client went away): skip its bytes without keeping them. */
+  Discard = 2,
+}
+
 export interface ReplyOwner {
   /** Called when a record of this owner completes. */
   onReply(req: Req): void;
   /** False once nobody will read the reply (the client went away). */
   alive(): boolean;
+  /** Whether the reply of req may be taken out of its backend's receive buffer now. */
+  admit(req: Req): Admit;
+  /** The client session the replies go to, or null for the proxy's own commands. */
+  sink(): ReplySink | null;
+}
+
+/** A backend connection that stopped taking replies until a client has room for them. */
+export interface RoomWaiter {
+  roomAvailable(from: ReplySink): void;
+}
+
+/**
+ * The client end of the per-client memory bound (session.ts): a backend connection that parks
+ * on a sink is woken through waitForRoom, and may evict a sink that holds it up too long.
+ */
+export interface ReplySink {
+  waitForRoom(c: RoomWaiter): void;
+  /** Bytes the client has accepted so far (moves while it reads). */
+  readonly written: number;
+  /** Closes the client: it holds up a connection other clients are waiting on. */
+  evict(why: string): void;
 }
 
 export type InternalCallback = (req: Req, reply: Buffer, isError: boolean) => void;
@@ -127,6 +158,15 @@ export class Req implements ReplyOwner {
   /** A part of a split command is wanted as long as its parent is. */
   alive(): boolean {
     return this.owner !== null && this.owner.alive();
+  }
+
+  /** A part's reply counts against its parent's client, with the parent's place in line. */
+  admit(_sub: Req): Admit {
+    return this.owner === null ? Admit.Discard : this.owner.admit(this);
+  }
+
+  sink(): ReplySink | null {
+    return this.owner === null ? null : this.owner.sink();
   }
 
   /** A split parent receives its parts' replies here and merges after the last one. */
