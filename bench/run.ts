@@ -20,7 +20,7 @@ import {
 } from "./targets.js";
 
 const HOST = "127.0.0.1";
-const KNOWN_TARGETS = ["direct", "slotway", "twemproxy", "codis-proxy", "predixy"];
+const KNOWN_TARGETS = ["direct", "slotway", "slotway-alt", "twemproxy", "codis-proxy", "predixy"];
 
 interface Pinning {
   redis: string;
@@ -43,6 +43,7 @@ interface Options {
   valueSize: number;
   redisBenchmark: boolean;
   loads: string[] | undefined;
+  altEnv: Record<string, string> | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -57,14 +58,16 @@ const USAGE = `usage: npm run bench -- [options]
                           proxy and load generator on the others)
   --loadgen-threads N     load generator worker threads (default: half the CPUs, at least 1)
   --keys N                key space (default 10000);  --loads a,b  only these loads (by name)
-  --no-redis-benchmark    skip the redis-benchmark cross-check`;
+  --no-redis-benchmark    skip the redis-benchmark cross-check
+  --alt-env K=V[,K=V]     also measure "slotway-alt": slotway with these environment variables
+                          (A/B of an experiment switch in one run, interleaved like the other targets)`;
 
 function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
   const o: Options = {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
     workers: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
-    redisBenchmark: true, loads: undefined,
+    redisBenchmark: true, loads: undefined, altEnv: undefined,
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -87,6 +90,7 @@ function parseArgs(argv: string[]): Options {
       case "--keys": o.keys = Math.floor(num(flag, value(), 100)); break;
       case "--loads": o.loads = (value() ?? "").split(",").filter(Boolean); break;
       case "--no-redis-benchmark": o.redisBenchmark = false; break;
+      case "--alt-env": o.altEnv = Object.fromEntries((value() ?? "").split(",").filter(Boolean).map((kv) => splitOnce(kv, "="))); break;
       case "--pin": {
         const spec = inline ?? (argv[i + 1]?.includes("=") && !argv[i + 1]!.startsWith("--") ? argv[++i] : undefined);
         o.pin = parsePin(spec, cpus);
@@ -201,6 +205,7 @@ async function main(): Promise<void> {
     const nutcracker = findOnPath("nutcracker");
     const wanted = o.targets ?? [
       "direct", "slotway",
+      ...(o.altEnv ? ["slotway-alt"] : []),
       ...(nutcracker ? ["twemproxy"] : []),
       ...(o.codisProxy ? ["codis-proxy"] : []),
       ...(o.predixy ? ["predixy"] : []),
@@ -215,6 +220,10 @@ async function main(): Promise<void> {
             break;
           case "slotway":
             targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
+            break;
+          case "slotway-alt":
+            if (!o.altEnv) throw new Error("needs --alt-env K=V");
+            targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy, { name: "slotway-alt", env: o.altEnv }));
             break;
           case "twemproxy":
             if (!nutcracker) throw new Error("no `nutcracker` on PATH");
@@ -364,9 +373,11 @@ async function main(): Promise<void> {
     console.log(md);
     const outDir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(path.join(outDir, `${date}.json`), JSON.stringify({ header, rows, samples }, null, 2) + "\n");
-    writeFileSync(path.join(outDir, `${date}.md`), md);
-    console.error(`wrote bench/results/${date}.json and .md`);
+    // An A/B run (--alt-env) is an experiment: it never replaces the day's full results.
+    const stem = o.altEnv ? `${date}-ab` : date;
+    writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ header, rows, samples }, null, 2) + "\n");
+    writeFileSync(path.join(outDir, `${stem}.md`), md);
+    console.error(`wrote bench/results/${stem}.json and .md`);
   } finally {
     if (!stopping) await cleanup();
   }

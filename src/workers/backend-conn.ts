@@ -1,6 +1,6 @@
 // One pipelined connection from a worker to a backend server, for one (database, protocol).
 //
-//   send() ──▶ out segments ──(flush, once per turn)──▶ socket.write ──▶ backend
+//   send() ──▶ out segments ──(flush, once per turn)──▶ SocketWriter ──▶ backend
 //                 │
 //                 └──▶ FIFO of waiting records ◀── replies matched in order ◀── socket data
 //
@@ -29,6 +29,7 @@ import { flusher } from "./flusher.js";
 import { log } from "../log.js";
 import { ReadSlab } from "./read-slab.js";
 import { copyRange } from "../core/bytes.js";
+import { SocketWriter } from "./socket-writer.js";
 
 export const enum ConnState {
   Connecting = 0,
@@ -59,6 +60,7 @@ const RETRY_MAX = 3000;
  * reads at about 1 MB/s or faster through.
  */
 export const PARK_LIMIT = 2000;
+const DIRECT = process.env.SLOTWAY_EXP_DIRECT !== "0";
 
 export class BackendConn implements RoomWaiter {
   state = ConnState.Connecting;
@@ -72,6 +74,8 @@ export class BackendConn implements RoomWaiter {
   errors = 0;
 
   private socket: net.Socket | null = null;
+  /** Writes requests to the current socket once it is ready (the prelude uses socket.write). */
+  private out: SocketWriter | null = null;
   /** The TCP connection of the current socket is established (the prelude may still run). */
   private tcpUp = false;
   /** Why the current socket is failing (first of fail() or its error event), for onClosed. */
@@ -141,7 +145,11 @@ export class BackendConn implements RoomWaiter {
     }
     this.outBytes += end - start;
     // While connecting, segments wait for the prelude to succeed (see the top of the file).
-    if (this.state === ConnState.Ready) flusher.conn(this);
+    if (this.state !== ConnState.Ready) return;
+    // The only request in flight goes out at once: nothing could share its write, and waiting
+    // for the end of the turn costs a wake-up of the event loop's check phase per request.
+    if (DIRECT && n === 0 && !this.dirty && this.waiting.length === 1) this.flush();
+    else flusher.conn(this);
   }
 
   /** Sends a command the proxy itself issues; cb gets the reply bytes. */
@@ -172,17 +180,19 @@ export class BackendConn implements RoomWaiter {
       return;
     }
     if (this.state !== ConnState.Ready) return; // written once the prelude succeeded
+    // Ready implies connected and the prelude written, so the writer (which writes below
+    // Node's stream, socket-writer.ts) cannot overtake anything.
+    const out = this.out!;
     if (n === 1) {
-      sock.write(bufs[0]!.subarray(starts[0], ends[0]));
+      out.write(bufs[0]!.subarray(starts[0], ends[0]));
     } else if (this.outBytes <= COPY_LIMIT) {
-      const out = Buffer.allocUnsafe(this.outBytes);
+      const all = Buffer.allocUnsafe(this.outBytes);
       let p = 0;
-      for (let i = 0; i < n; i++) p += copyRange(bufs[i]!, starts[i]!, ends[i]!, out, p);
-      sock.write(out);
+      for (let i = 0; i < n; i++) p += copyRange(bufs[i]!, starts[i]!, ends[i]!, all, p);
+      out.write(all);
     } else {
-      sock.cork();
-      for (let i = 0; i < n; i++) sock.write(bufs[i]!.subarray(starts[i], ends[i]));
-      sock.uncork();
+      // Large requests go as they are, in order (libuv queues writes); no copy.
+      for (let i = 0; i < n; i++) out.write(bufs[i]!.subarray(starts[i], ends[i]));
     }
     this.clearSegments();
   }
@@ -215,6 +225,7 @@ export class BackendConn implements RoomWaiter {
       },
     });
     this.socket = sock;
+    this.out = new SocketWriter(sock, NOTHING);
     let timer: NodeJS.Timeout | null = null;
     if (this.opts.connectTimeout > 0) {
       timer = setTimeout(() => {
@@ -491,6 +502,7 @@ export class BackendConn implements RoomWaiter {
 const EMPTY = Buffer.alloc(0);
 const DISCARDED = errorReply("ERR client gone, reply discarded");
 const IGNORE: InternalCallback = () => {};
+const NOTHING = (): void => {};
 const INTERNAL_OWNER = {
   onReply(req: Req): void {
     req.internal!(req, req.reply!.subarray(req.replyStart, req.replyEnd), req.isError);

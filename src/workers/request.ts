@@ -181,48 +181,64 @@ export class Req implements ReplyOwner {
 }
 
 /**
- * A FIFO of records: array + head index, compacted when the dead prefix grows (never
- * shift(), which is O(n) on large queues).
+ * A FIFO of records: a ring buffer whose capacity doubles when full. Neither shift() nor
+ * emptying it changes an array's length (setting `length` is a runtime call in V8, and a
+ * truncated array must grow again on the next push): both happen once or twice per request.
  */
 export class ReqQueue {
-  private items: (Req | undefined)[] = [];
+  private items: (Req | undefined)[] = new Array<Req | undefined>(8).fill(undefined);
+  private mask = 7;
   private head = 0;
+  private count = 0;
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.count;
   }
 
   push(r: Req): void {
-    this.items.push(r);
+    if (this.count > this.mask) this.grow();
+    this.items[(this.head + this.count) & this.mask] = r;
+    this.count++;
   }
 
   peek(): Req | undefined {
-    return this.items[this.head];
+    return this.count === 0 ? undefined : this.items[this.head];
   }
 
   at(i: number): Req | undefined {
-    return this.items[this.head + i];
+    return i < this.count ? this.items[(this.head + i) & this.mask] : undefined;
   }
 
   shift(): Req | undefined {
-    if (this.head >= this.items.length) return undefined;
+    if (this.count === 0) return undefined;
     const r = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    if (--this.count === 0 && this.mask > 1023) this.shrink(); // a deep pipeline is over
     return r;
   }
 
   /** Removes and returns everything (for failing a connection's pending requests). */
   drain(): Req[] {
-    const out = this.items.slice(this.head) as Req[];
-    this.items = [];
+    const out: Req[] = new Array(this.count);
+    for (let i = 0; i < out.length; i++) out[i] = this.shift()!;
     this.head = 0;
     return out;
+  }
+
+  private shrink(): void {
+    this.items = new Array<Req | undefined>(8).fill(undefined);
+    this.mask = 7;
+    this.head = 0;
+  }
+
+  private grow(): void {
+    const old = this.items;
+    const n = old.length;
+    const next = new Array<Req | undefined>(n * 2).fill(undefined);
+    for (let i = 0; i < this.count; i++) next[i] = old[(this.head + i) & this.mask];
+    this.items = next;
+    this.mask = n * 2 - 1;
+    this.head = 0;
   }
 }

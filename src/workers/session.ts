@@ -56,13 +56,14 @@ import type { WorkerContext } from "./context.js";
 import { log } from "../log.js";
 import { ReadSlab } from "./read-slab.js";
 import { copyRange } from "../core/bytes.js";
+import { SocketWriter } from "./socket-writer.js";
 
 export class Session implements ReplyOwner, ReplySink {
   dirty = false;
   readonly id: number;
   /** Time (ms) of the last request read, for the idle timeout. */
   lastActive = performance.now();
-  /** socket.bytesWritten at the last tick, and when it last moved (send timeout). */
+  /** Bytes the client's kernel took at the last tick, and when that last moved (send timeout). */
   lastWritten = 0;
   lastWriteProgress = performance.now();
 
@@ -87,6 +88,8 @@ export class Session implements ReplyOwner, ReplySink {
   private parked: RoomWaiter[] | null = null;
 
   readonly socket: net.Socket;
+  /** Every reply goes out through this (socket-writer.ts), never socket.write(). */
+  private readonly out: SocketWriter;
 
   /**
    * Takes over an accepted connection's handle and reads it with `onread` into a slab
@@ -119,7 +122,7 @@ export class Session implements ReplyOwner, ReplySink {
     this.setAuthed(c.session_auth === "");
     socket.setNoDelay(true);
     if (c.session_keepalive_period > 0) socket.setKeepAlive(true, c.session_keepalive_period);
-    socket.on("drain", () => {
+    this.out = new SocketWriter(socket, () => {
       // A large reply may be half written (pump()).
       if (this.headSent > 0 || this.queue.peek()?.done === true) flusher.session(this);
       this.wakeParked();
@@ -148,7 +151,7 @@ export class Session implements ReplyOwner, ReplySink {
     const sc = reader.scanner;
     const max = this.ctx.config.session_max_pipeline;
     while (!this.quitting && !this.closed) {
-      if (this.queue.length >= max || this.held + this.socket.writableLength > this.sendLimit) {
+      if (this.queue.length >= max || this.held + this.out.pending > this.sendLimit) {
         this.pauseReading();
         return;
       }
@@ -187,7 +190,7 @@ export class Session implements ReplyOwner, ReplySink {
     const c = this.ctx.config;
     if (this.queue.length > c.session_max_pipeline / 2) return;
     if (this.drainBarrier && this.queue.length > 0) return;
-    if (this.held + this.socket.writableLength > this.sendLimit) return;
+    if (this.held + this.out.pending > this.sendLimit) return;
     this.readPaused = false;
     this.process();
     if (!this.readPaused && !this.closed) this.socket.resume();
@@ -202,7 +205,11 @@ export class Session implements ReplyOwner, ReplySink {
     if (this.closed) return; // nobody will write it: do not keep it
     if (req.transform === Transform.SlotsScan) this.applyScanFilter(req);
     this.held += req.replyEnd - req.replyStart;
-    if (req === this.queue.peek()) flusher.session(this);
+    if (req !== this.queue.peek()) return;
+    // The only request in flight is answered at once (nothing else could share the write);
+    // with a pipeline, replies are gathered for one write per turn.
+    if (DIRECT && this.queue.length === 1 && !this.dirty && this.parked === null) this.flush();
+    else flusher.session(this);
   }
 
   // ------------------------------------------------------------------------------------
@@ -210,7 +217,7 @@ export class Session implements ReplyOwner, ReplySink {
 
   admit(req: Req): Admit {
     if (this.closed) return Admit.Discard;
-    const queued = this.socket.writableLength;
+    const queued = this.out.pending;
     if (queued + this.held <= this.sendLimit) return Admit.Take;
     return req === this.queue.peek() && queued <= this.sendLimit ? Admit.Take : Admit.Park;
   }
@@ -225,7 +232,7 @@ export class Session implements ReplyOwner, ReplySink {
   }
 
   get written(): number {
-    return this.socket.bytesWritten;
+    return this.out.taken;
   }
 
   evict(why: string): void {
@@ -268,8 +275,8 @@ export class Session implements ReplyOwner, ReplySink {
       // A reply is a view of a backend's 64 KiB receive buffer. If it will wait in the socket's
       // queue (the client is not keeping up), a small one is copied so that it does not keep
       // the whole receive buffer alive.
-      if (total <= SMALL_REPLY && this.socket.writableLength > 0) this.socket.write(Buffer.from(r.reply!.subarray(r.replyStart, r.replyEnd)));
-      else this.socket.write(r.reply!.subarray(r.replyStart, r.replyEnd));
+      if (total <= SMALL_REPLY && this.out.pending > 0) this.out.write(Buffer.from(r.reply!.subarray(r.replyStart, r.replyEnd)));
+      else this.out.write(r.reply!.subarray(r.replyStart, r.replyEnd));
     } else {
       this.held -= total;
       const out = Buffer.allocUnsafe(total);
@@ -280,7 +287,7 @@ export class Session implements ReplyOwner, ReplySink {
         if (r.failed) breakOnFailure = true;
         p += copyRange(r.reply!, r.replyStart, r.replyEnd, out, p);
       }
-      this.socket.write(out);
+      this.out.write(out);
     }
     if (breakOnFailure && this.ctx.config.session_break_on_failure) {
       this.close();
@@ -293,9 +300,9 @@ export class Session implements ReplyOwner, ReplySink {
     // Connections parked on this session look again: the head may have changed, or room come.
     if (this.parked !== null) this.wakeParked();
     if (this.readPaused) {
-      if (this.held + this.socket.writableLength > this.sendLimit) return; // wait for drain
+      if (this.held + this.out.pending > this.sendLimit) return; // wait for drain
       this.maybeResume();
-    } else if (this.held + this.socket.writableLength > this.sendLimit) {
+    } else if (this.held + this.out.pending > this.sendLimit) {
       this.pauseReading();
     }
   }
@@ -305,20 +312,20 @@ export class Session implements ReplyOwner, ReplySink {
    * what the kernel has taken; the rest stays in the FIFO (counted in held) until 'drain'.
    * A write the kernel takes at once completes at once, so a fast client gets slice after
    * slice in this one call; a slow client shows its progress slice by slice, which is what
-   * PARK_LIMIT watches (socket.bytesWritten counts bytes handed over, not bytes taken).
+   * PARK_LIMIT watches (the writer's `taken` moves only when a slice is taken whole).
    * Returns whether a reply written whole was a proxy failure (session_break_on_failure).
    */
   private pump(now: number): boolean {
     const q = this.queue;
-    const sock = this.socket;
+    const out = this.out;
     let failed = false;
     for (;;) {
       const r = q.peek();
       if (r === undefined || !r.done) return failed;
-      if (sock.writableLength >= SLICE) return failed; // 'drain' calls flush again
+      if (out.pending >= SLICE) return failed; // the writer's drain calls flush again
       const from = r.replyStart + this.headSent;
       const len = Math.min(r.replyEnd - from, SLICE);
-      sock.write(r.reply!.subarray(from, from + len));
+      if (!out.write(r.reply!.subarray(from, from + len))) return failed; // the socket is gone
       this.held -= len;
       if (from + len < r.replyEnd) {
         this.headSent += len;
@@ -589,8 +596,8 @@ export class Session implements ReplyOwner, ReplySink {
   /** Periodic check for the idle and send timeouts. */
   tick(now: number): void {
     const c = this.ctx.config;
-    if (this.socket.writableLength > 0) {
-      const written = this.socket.bytesWritten;
+    if (this.out.pending > 0) {
+      const written = this.out.taken;
       if (written !== this.lastWritten) {
         this.lastWritten = written;
         this.lastWriteProgress = now;
@@ -613,6 +620,7 @@ export class Session implements ReplyOwner, ReplySink {
 }
 
 const SLOTSINFO = Buffer.from("SLOTSINFO");
+const DIRECT = process.env.SLOTWAY_EXP_DIRECT !== "0";
 /** Replies up to this size are copied rather than queued as views of a receive buffer. */
 const SMALL_REPLY = 16 * 1024;
 /** Above this, completed replies are not copied into one buffer but pumped (pump()). */
