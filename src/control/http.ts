@@ -3,8 +3,10 @@
 //  - routing looks at the path only (query ignored), one trailing "/" is optional, a ":param"
 //    matches one non-empty segment and is %-decoded;
 //  - no route (or wrong method) → 404 "404 page not found"; GET routes also answer HEAD;
-//  - success → 200, JSON indented with 4 spaces; failure → status 800 {"Cause", "Stack": null}.
+//  - success → 200, JSON indented with 4 spaces; failure → status 800 {"Cause", "Stack"}, the
+//    Stack in codis's trace format so that codis-admin prints where the error came from.
 import http from "node:http";
+import { goHttpError, traceStack } from "./go-text.js";
 
 /** An error whose message is shown to the API caller as the codis "Cause". */
 export class ApiError extends Error {
@@ -161,7 +163,7 @@ function splitPath(path: string): string[] {
 function sendError(res: http.ServerResponse, err: unknown): void {
   const cause = err instanceof Error ? err.message : String(err);
   res.writeHead(800, { "Content-Type": "application/json; charset=utf-8" });
-  res.end(JSON.stringify({ Cause: cause, Stack: null }, null, 4));
+  res.end(JSON.stringify({ Cause: cause, Stack: traceStack(err) }, null, 4));
 }
 
 function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer> {
@@ -210,8 +212,15 @@ export function apiCall<T = unknown>(
         ? { "Content-Type": "application/json", "Content-Length": payload.length }
         : { "Content-Length": 0 },
     });
-    req.on("timeout", () => req.destroy(new Error(`${method} ${url}: timeout after ${timeoutMs} ms`)));
-    req.on("error", reject);
+    // Go's net/http texts, as codis tools print them.
+    let timedOut = false;
+    req.on("timeout", () => {
+      timedOut = true;
+      req.destroy();
+    });
+    req.on("error", (e) => reject(timedOut
+      ? new Error(`${method.charAt(0)}${method.slice(1).toLowerCase()} "${url}": context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)
+      : new Error(goHttpError(method, url, new URL(url).host, e), { cause: e })));
     req.on("response", (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));

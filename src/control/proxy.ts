@@ -28,14 +28,22 @@ import type { WorkerStatsSnapshot, CommandStats } from "../workers/stats.js";
 import { formatDuration, formatSize } from "../core/units.js";
 import { log, setLogLevel } from "../log.js";
 import { VERSION } from "../version.js";
+import { goTimeNow } from "./go-text.js";
+import { Jodis, jodisPath } from "./jodis.js";
+import { sampleRusage } from "./rusage.js";
 
 export interface ProxyOptions {
   configPath: string;
   config: ProxyConfig;
   dashboard?: string;
   fillSlotsFile?: string;
-  /** codis-proxy --filesystem/--etcd: find the dashboard through the coordinator store. */
+  /** codis-proxy --filesystem/--etcd/--zookeeper: find the dashboard through the coordinator store. */
   coordinator?: { name: string; addr: string; auth?: string };
+  /** codis --host-admin / --host-proxy: the host published for an unspecified listen address. */
+  hostAdmin?: string;
+  hostProxy?: string;
+  /** Keys set by flags (codis --product_name, --session_auth, ...): they win over the file, also on SIGHUP. */
+  overrides?: Partial<ProxyConfig>;
 }
 
 /** A running proxy (the control thread's view). */
@@ -53,6 +61,7 @@ export class ProxyServer {
   private qpsTimer: NodeJS.Timeout | null = null;
   private readonly xauthValue: string;
   private readonly workerCount: number;
+  private readonly jodis: Jodis | null = null;
 
   constructor(private readonly opts: ProxyOptions) {
     this.config = opts.config;
@@ -78,19 +87,28 @@ export class ProxyServer {
     this.model = {
       id: 0,
       token,
-      start_time: new Date().toString(),
-      admin_addr: reachable(c.admin_addr),
+      start_time: goTimeNow(),
+      admin_addr: reachable(c.admin_addr, opts.hostAdmin),
       proto_type: c.proto_type,
-      proxy_addr: c.proto_type === "unix" ? c.proxy_addr : reachable(c.proxy_addr),
-      jodis_path: "",
+      proxy_addr: c.proto_type === "unix" ? c.proxy_addr : reachable(c.proxy_addr, opts.hostProxy),
+      jodis_path: c.jodis_addr ? jodisPath(c.product_name, token, c.jodis_compatible as boolean) : "",
       product_name: c.product_name,
       pid: process.pid,
       pwd: process.cwd(),
-      sys: `${os.type()} ${os.hostname()} ${os.release()} ${os.arch()}`,
+      // What `uname -a` prints, as codis records it.
+      sys: `${os.type()} ${os.hostname()} ${os.release()} ${os.version()} ${os.machine()}${os.type() === "Linux" ? " GNU/Linux" : ""}`,
       hostname: os.hostname(),
       datacenter: c.proxy_datacenter,
     };
     this.xauthValue = xauth(c.product_name, c.product_auth, token);
+    if (c.jodis_addr) {
+      this.jodis = new Jodis({
+        name: c.jodis_name as string, addr: c.jodis_addr as string, auth: c.jodis_auth as string,
+        timeoutMs: c.jodis_timeout as number, compatible: c.jodis_compatible as boolean,
+        product: c.product_name, token, proxyAddr: this.model.proxy_addr, adminAddr: this.model.admin_addr,
+        startTime: this.model.start_time, log,
+      });
+    }
   }
 
   get workersUsed(): number {
@@ -157,6 +175,8 @@ export class ProxyServer {
     this.online = true;
     this.workers.setOnline(true);
     await this.workers.broadcast({ t: "online", online: true });
+    // As codis: registered for jodis clients once it serves.
+    this.jodis?.start();
   }
 
   /**
@@ -216,8 +236,9 @@ export class ProxyServer {
   async reload(): Promise<void> {
     let next: ProxyConfig;
     try {
+      if (this.opts.configPath === "") throw new Error("no --config file to re-read");
       const v = loadProxyConfig(this.opts.configPath);
-      next = v.config;
+      next = { ...v.config, ...this.opts.overrides };
       for (const w of v.warnings) log.warn(w);
     } catch (e) {
       log.error(`reload: ${(e as Error).message}; nothing changed`);
@@ -241,6 +262,8 @@ export class ProxyServer {
     if (this.closed) return;
     this.closed = true;
     if (this.qpsTimer) clearInterval(this.qpsTimer);
+    // First, so that jodis clients stop choosing this proxy before its port closes.
+    await this.jodis?.close();
     this.admin?.close();
     await this.workers.stop();
   }
@@ -407,7 +430,7 @@ export class ProxyServer {
         ...(flags & 1 ? omitEmpty("cmd", mergeCommands(per)) : {}),
       },
       sessions: { total: sum((w) => w.sessionsTotal), alive: sum((w) => w.sessionsAlive) },
-      rusage: rusage(),
+      rusage: sampleRusage(),
       backend: { primary_only: this.config.backend_primary_only },
       slotway: {
         workers: this.workerCount,
@@ -484,18 +507,6 @@ function mergeCommands(per: WorkerStatsSnapshot[]): (CommandStats & { usecs_perc
     .map((c) => ({ ...c, usecs_percall: c.calls ? Math.round(c.usecs / c.calls) : 0 }));
 }
 
-let lastCpu = process.cpuUsage();
-let lastCpuAt = performance.now();
-function rusage(): { now: string; cpu: number; mem: number } {
-  const now = performance.now();
-  const cpu = process.cpuUsage();
-  const used = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
-  const frac = now > lastCpuAt ? used / (now - lastCpuAt) : 0;
-  lastCpu = cpu;
-  lastCpuAt = now;
-  return { now: new Date().toString(), cpu: Math.round(frac * 1000) / 1000, mem: process.memoryUsage().rss };
-}
-
 /**
  * The default worker count: one per two CPU cores, at least one. A worker spends about
  * two thirds of its CPU in the kernel's network stack (read, write and the wake-ups they
@@ -511,10 +522,14 @@ export function splitHostPort(addr: string): [string, number] {
   return [addr.slice(0, i).replace(/^\[|\]$/g, ""), Number(addr.slice(i + 1))];
 }
 
-/** Replaces an unspecified host (0.0.0.0, ::, empty) with an address others can reach. */
-function reachable(addr: string): string {
+/**
+ * Replaces an unspecified host (0.0.0.0, ::, empty) with an address others can reach: the
+ * given host (codis --host-admin / --host-proxy), else the first external IPv4 address.
+ */
+function reachable(addr: string, host0?: string): string {
   const [host, port] = splitHostPort(addr);
   if (host !== "" && host !== "0.0.0.0" && host !== "::") return addr;
+  if (host0) return `${host0.includes(":") && !host0.startsWith("[") ? `[${host0}]` : host0}:${port}`;
   for (const list of Object.values(os.networkInterfaces())) {
     for (const i of list ?? []) {
       if (i.family === "IPv4" && !i.internal) return `${i.address}:${port}`;

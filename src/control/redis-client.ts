@@ -8,6 +8,7 @@ import { ReplyScanner, ScanStatus } from "../core/resp-scanner.js";
 import { ChunkReader } from "../workers/chunk-reader.js";
 import { encodeCommand } from "../core/resp-encoder.js";
 import { decodeReply, RespErrorValue } from "../core/resp-decoder.js";
+import { goDialError } from "./go-text.js";
 
 /** A -ERR reply; message is the error text without the leading "-". */
 export class RedisReplyError extends Error {
@@ -56,7 +57,7 @@ export class RedisClient {
       const s = net.connect({ host, port });
       const t = setTimeout(() => {
         s.destroy();
-        reject(new Error(`dial ${addr}: timeout after ${timeoutMs} ms`));
+        reject(new Error(`dial tcp ${addr}: i/o timeout`));
       }, timeoutMs);
       s.once("connect", () => {
         clearTimeout(t);
@@ -65,7 +66,8 @@ export class RedisClient {
       });
       s.once("error", (e) => {
         clearTimeout(t);
-        reject(new Error(`dial ${addr}: ${e.message}`));
+        // Go's words, as codis-dashboard reports an unreachable server.
+        reject(new Error(goDialError(addr, e), { cause: e }));
       });
     });
     const c = new RedisClient(sock, timeoutMs);

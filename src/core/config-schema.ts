@@ -5,7 +5,7 @@
 //
 // codis proxy.toml keys are accepted as they are, with codis's units ("30s", "128kb").
 // Keys that only make sense for codis's Go runtime or for services slotway does not speak
-// (jodis, influxdb, statsd) are accepted and marked "accepted, no effect" so existing files
+// (influxdb, statsd) are accepted and marked "accepted, no effect" so existing files
 // load unchanged; setting them to a non-default value prints a warning.
 
 import { parseDuration, parseSize, formatDuration, formatSize } from "./units.js";
@@ -64,11 +64,11 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "session_max_inline_len", type: "size", default: "64kb", reload: true, min: 16, doc: "Longest inline command line in bytes." },
   { name: "slot_drain_timeout", type: "duration", default: "30s", reload: true, min: 1, doc: "How long a slot change waits for the slot's in-flight requests to finish before it fails." },
   { name: "log_level", type: "enum", default: "info", values: ["error", "warn", "info", "debug"], reload: true, doc: "Log verbosity." },
-  { name: "jodis_name", type: "string", default: "", reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
-  { name: "jodis_addr", type: "string", default: "", reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
-  { name: "jodis_auth", type: "string", default: "", reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
-  { name: "jodis_timeout", type: "duration", default: "20s", reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
-  { name: "jodis_compatible", type: "bool", default: false, reload: false, inert: true, doc: "codis jodis registration; accepted, not supported." },
+  { name: "jodis_name", type: "string", default: "", reload: false, doc: "jodis coordinator: zookeeper (zk), etcd (v3 API) or etcdv2; with jodis_addr the proxy registers itself there while online." },
+  { name: "jodis_addr", type: "string", default: "", reload: false, doc: "jodis coordinator address(es), host:port[,host:port...]; empty: no jodis registration." },
+  { name: "jodis_auth", type: "string", default: "", reload: false, doc: "jodis coordinator user:password (ZooKeeper digest, etcd basic/user auth)." },
+  { name: "jodis_timeout", type: "duration", default: "20s", reload: false, doc: "jodis node lifetime without this proxy: ZooKeeper session timeout, etcd TTL/lease (refreshed every half)." },
+  { name: "jodis_compatible", type: "bool", default: false, reload: false, doc: "Register at codis 2's path /zk/codis/db_<product>/proxy/<token> instead of /jodis/<product>/proxy-<token>." },
   { name: "metrics_report_server", type: "string", default: "", reload: false, inert: true, doc: "codis metrics push; accepted, not supported (scrape /metrics instead)." },
   { name: "metrics_report_period", type: "duration", default: "1s", reload: false, inert: true, doc: "codis metrics push; accepted, not supported." },
   { name: "metrics_report_influxdb_server", type: "string", default: "", reload: false, inert: true, doc: "codis metrics push; accepted, not supported." },
@@ -131,6 +131,9 @@ export class ConfigError extends Error {
     this.name = "ConfigError";
   }
 }
+
+/** The coordinators a proxy can register with for jodis (codis: zookeeper, etcd; slotway adds etcdv2). */
+export const JODIS_NAMES: readonly string[] = ["zookeeper", "zk", "etcd", "etcdv2"];
 
 const BY_NAME = new Map(PROXY_KEYS.map((k) => [k.name, k]));
 
@@ -220,6 +223,11 @@ export function validateProxyConfig(raw: Record<string, unknown>): Validated {
     if (addr === "" || addr.includes("\0")) throw new ConfigError("proxy_addr", "must be a socket path when proto_type is unix");
   } else {
     convert({ ...BY_NAME.get("admin_addr")!, name: "proxy_addr" }, addr);
+  }
+  // codis's rules: a jodis_name needs a jodis_addr, and an address needs a known coordinator.
+  if (out.jodis_name !== "" && out.jodis_addr === "") throw new ConfigError("jodis_addr", "must be set when jodis_name is");
+  if (out.jodis_addr !== "" && !JODIS_NAMES.includes(out.jodis_name as string)) {
+    throw new ConfigError("jodis_name", `must be one of ${JODIS_NAMES.join(", ")} when jodis_addr is set`);
   }
   out.groups = validateGroups(raw.group);
   return { config: out as ProxyConfig, warnings };

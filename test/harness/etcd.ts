@@ -1,4 +1,5 @@
-// Starts a real single-member etcd (Debian's etcd-server, /usr/bin/etcd) on free loopback ports.
+// Starts a real single-member etcd (Debian's etcd-server, /usr/bin/etcd) on free loopback ports,
+// with its v2 API enabled.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import http from "node:http";
@@ -43,6 +44,8 @@ async function launch(): Promise<EtcdServer> {
     // Short raft timers make the one-member election quick and etcd's minimum lease TTL 1 s.
     "--heartbeat-interval", "50", "--election-timeout", "500",
     "--logger", "zap", "--log-outputs", "stderr", "--log-level", "error",
+    // The v2 API too: codis 3.2 speaks it, and so does slotway's "etcdv2" store.
+    "--enable-v2",
   ];
   const child: ChildProcess = spawn(ETCD_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

@@ -307,7 +307,7 @@ describe("fillslots failures", () => {
     const r = await fill;
     expect(r.status).toBe(800);
     const body = JSON.parse(r.text) as { Cause: string; Stack: unknown };
-    expect(body.Stack).toBeNull();
+    expect(body.Stack).toEqual(expect.any(Array));
     expect(body.Cause).toMatch(new RegExp(`slot-\\[${String(slot).padStart(4, "0")}\\] still has \\d+ request\\(s\\) in flight after 300 ms`));
     expect(r.at - sent).toBeGreaterThanOrEqual(280);
     expect(r.at - sent).toBeLessThan(1200); // failed at the timeout, not when the stall ended
@@ -331,7 +331,7 @@ describe("fillslots failures", () => {
     for (const id of [1024, -1, 5000]) {
       const r = await admin.fill([on(slot, g2, 2), on(id, g2, 2)]);
       expect(r.status, String(id)).toBe(800);
-      expect(JSON.parse(r.text)).toEqual({ Cause: "use of invalid slot id", Stack: null });
+      expect(JSON.parse(r.text)).toEqual({ Cause: "use of invalid slot id", Stack: expect.any(Array) });
     }
     expect((await admin.slots())[slot]).toEqual(on(slot, g1, 1));
   });
@@ -341,7 +341,7 @@ describe("fillslots failures", () => {
     await admin.fillOk([on(slot, g1, 1)]);
     const r = await admin.fill([on(slot, g2, 2, { migrate_from: g1.addr, migrate_from_group_id: 1, forward_method: 3 })]);
     expect(r.status).toBe(800);
-    expect(JSON.parse(r.text)).toEqual({ Cause: "use of invalid forwarder method", Stack: null });
+    expect(JSON.parse(r.text)).toEqual({ Cause: "use of invalid forwarder method", Stack: expect.any(Array) });
     expect((await admin.slots())[slot]).toEqual(on(slot, g1, 1));
   });
 
@@ -349,7 +349,7 @@ describe("fillslots failures", () => {
     for (const body of ['{"id": 1}', "[{\"id\": \"1\"}]", '[{"id": 1, "locked": "yes"}]', "[1,", "not json"]) {
       const r = await admin.call("PUT", "fillslots/{x}", body);
       expect(r.status, body).toBe(800);
-      expect(JSON.parse(r.text), body).toMatchObject({ Stack: null });
+      expect(JSON.parse(r.text), body).toMatchObject({ Stack: expect.any(Array) });
     }
   });
 

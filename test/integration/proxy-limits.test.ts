@@ -146,10 +146,12 @@ describe("configuration errors", () => {
     const r2 = spawnSync(process.execPath, [CLI, "proxy", "--config", file], { encoding: "utf8", timeout: 10_000 });
     expect(r2.status).toBe(2);
     expect(r2.stderr).toContain("invalid proxy_addr");
-    const r3 = spawnSync(process.execPath, [CLI, "proxy"], { encoding: "utf8", timeout: 10_000 });
+    // Without --config the proxy runs on codis's defaults, as codis-proxy does; a bad flag is a usage error.
+    const r3 = spawnSync(process.execPath, [CLI, "proxy", "--no-such-flag"], { encoding: "utf8", timeout: 10_000 });
     expect(r3.status).toBe(2);
+    expect(r3.stderr).toContain("--no-such-flag");
     const help = spawnSync(process.execPath, [CLI, "--help"], { encoding: "utf8", timeout: 10_000 });
     expect(help.status).toBe(0);
-    expect(help.stdout).toContain("slotway proxy --config FILE");
+    expect(help.stdout).toContain("slotway proxy [--config FILE]");
   });
 });

@@ -1,5 +1,6 @@
-// One suite for every coordinator store (memory, filesystem, etcd), plus what only one of
-// them can show: crash safety of file writes, dead-owner detection, lease expiry, etcd down.
+// One suite for every coordinator store (memory, filesystem, etcd v3, etcd v2, ZooKeeper), plus
+// what only one of them can show: crash safety of file writes, dead-owner detection, lease
+// expiry, etcd down, codis's persistent lock on ZooKeeper and etcd v2, ephemeral nodes.
 //
 // Cross-process cases run real child processes. They cannot import TypeScript directly, so
 // beforeAll transpiles the store modules into a temp folder next to a small driver script.
@@ -15,16 +16,20 @@ import { Etcd3 } from "etcd3";
 import { MemoryStore, StoreLockedError, type Store } from "../../src/control/store/store.js";
 import { FileStore } from "../../src/control/store/file-store.js";
 import { EtcdStore } from "../../src/control/store/etcd-store.js";
+import { Etcd2Store } from "../../src/control/store/etcd2-store.js";
+import { ZkStore } from "../../src/control/store/zk-store.js";
 import { openStore } from "../../src/control/store/index.js";
 import {
   checkKey, groupPath, productsOf, proxyPath, sentinelPath, slotPath, topomPath,
 } from "../../src/control/store/layout.js";
 import { startEtcd, stopAllEtcd, type EtcdServer } from "../harness/etcd.js";
+import { startZookeeper, stopAllZookeeper, type ZkServer } from "../harness/zookeeper.js";
 import { freePort } from "../harness/ports.js";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 
 let etcd: EtcdServer;
+let zk: ZkServer;
 let fsRoot: string;
 let kidDir: string;
 const memory = new MemoryStore();
@@ -34,7 +39,7 @@ const kids = new Set<ChildProcess>();
 beforeAll(async () => {
   fsRoot = mkdtempSync(path.join(os.tmpdir(), "slotway-fsstore-"));
   kidDir = buildChildBundle();
-  etcd = await startEtcd();
+  [etcd, zk] = await Promise.all([startEtcd(), startZookeeper()]);
 });
 
 afterEach(async () => {
@@ -44,7 +49,7 @@ afterEach(async () => {
 });
 
 afterAll(async () => {
-  await stopAllEtcd();
+  await Promise.all([stopAllEtcd(), stopAllZookeeper()]);
   rmSync(fsRoot, { recursive: true, force: true });
   rmSync(kidDir, { recursive: true, force: true });
 });
@@ -60,7 +65,7 @@ function uniq(): string {
 }
 
 interface Backend {
-  name: "memory" | "filesystem" | "etcd";
+  name: "memory" | "filesystem" | "etcd" | "etcdv2" | "zookeeper";
   /** A new handle on the same data. MemoryStore has no other handle than itself. */
   open(opts?: { ttl?: number }): Store;
   /** Whether two handles are distinct owners (false for memory). */
@@ -74,6 +79,8 @@ const backends: Backend[] = [
     name: "etcd", separate: true,
     open: (o) => track(new EtcdStore(etcd.addr, { timeoutMs: 5000, lockTtlSeconds: o?.ttl ?? 10 })),
   },
+  { name: "etcdv2", separate: true, open: () => track(new Etcd2Store(etcd.addr, { timeoutMs: 5000 })) },
+  { name: "zookeeper", separate: true, open: () => track(new ZkStore(zk.addr, { timeoutMs: 5000 })) },
 ];
 
 describe.each(backends)("$name store", (b) => {
@@ -484,6 +491,195 @@ describe("etcd store", () => {
   });
 });
 
+// codis keeps the product lock on ZooKeeper and etcd v2 as a plain persistent node: a dashboard
+// that dies leaves it, and --remove-lock clears it. Ephemeral nodes (jodis) die with their owner.
+describe.each(["zookeeper", "etcdv2"] as const)("%s store, as codis", (name) => {
+  const open = (): Store => name === "zookeeper"
+    ? track(new ZkStore(zk.addr, { timeoutMs: 5000, sessionTimeoutMs: 1000 }))
+    : track(new Etcd2Store(etcd.addr, { timeoutMs: 5000, ttlSeconds: 1 }));
+
+  it("keeps the lock of a killed owner until removeLock", async () => {
+    const k = `${uniq()}/topom`;
+    const owner = await startKid(name, "lock", k, "1");
+    await owner.next();
+    owner.send("go");
+    expect(await owner.next()).toBe("won");
+    await owner.kill();
+    const s = open();
+    // Longer than the owner's session timeout / TTL (1 s): the lock is not ephemeral.
+    await new Promise((r) => setTimeout(r, 1600));
+    const err = await s.acquireLock(k, "mine").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreLockedError);
+    expect((err as StoreLockedError).holder).toBe(JSON.stringify({ pid: owner.pid }));
+    await s.removeLock(k);
+    await s.acquireLock(k, "mine");
+    expect(await s.get(k)).toBe("mine");
+    await s.releaseLock(k);
+    expect(await s.get(k)).toBeUndefined();
+  });
+
+  it("releases only its own lock node", async () => {
+    const a = open();
+    const b = open();
+    const k = `${uniq()}/topom`;
+    await a.acquireLock(k, "a");
+    await b.removeLock(k); // an operator's --remove-lock
+    await b.acquireLock(k, "b");
+    await a.releaseLock(k); // a stale holder must not remove b's lock
+    expect(await b.get(k)).toBe("b");
+    await b.releaseLock(k);
+    expect(await a.get(k)).toBeUndefined();
+  });
+
+  it("keeps an ephemeral node while its owner lives and drops it after the owner dies", async () => {
+    const s = open() as ZkStore | Etcd2Store;
+    const k = `/jodis/${uniq().slice(1)}/proxy-abc`;
+    const eph = await s.createEphemeral(k, '{"addr":"x"}');
+    await expect(s.createEphemeral(k, "again")).rejects.toThrow(/exists/);
+    // Past the TTL / session timeout (1 s): still there (refreshed / session alive).
+    await new Promise((r) => setTimeout(r, 1600));
+    expect(await s.get(k)).toBe('{"addr":"x"}');
+    await eph.remove();
+    expect(await s.get(k)).toBeUndefined();
+    expect(await eph.lost).toBeInstanceOf(Error);
+
+    const kid = await startKid(name, "ephemeral", k, "1");
+    expect(await kid.next()).toBe("registered");
+    expect(await s.get(k)).toBe(JSON.stringify({ pid: kid.pid }));
+    await kid.kill();
+    const t0 = Date.now();
+    while ((await s.get(k)) !== undefined && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 200));
+    expect(await s.get(k)).toBeUndefined();
+    // Gone because the owner stopped keeping it, once its session / TTL ran out (1 s here).
+    expect(Date.now() - t0).toBeGreaterThan(300);
+  });
+
+  it("fails fast with a clear error when nothing listens", async () => {
+    const port = await freePort();
+    const s = name === "zookeeper" ? track(new ZkStore(`127.0.0.1:${port}`, { timeoutMs: 800 })) : track(new Etcd2Store(`127.0.0.1:${port}`, { timeoutMs: 800 }));
+    for (const op of [() => s.get("/x/y"), () => s.put("/x/y", "v"), () => s.list("/x"), () => s.acquireLock("/x/topom", "v")]) {
+      const t0 = Date.now();
+      const err = await op().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(StoreLockedError);
+      expect((err as Error).message).toMatch(new RegExp(`^${name}: .* on 127\\.0\\.0\\.1:${port} failed: `));
+      expect(Date.now() - t0).toBeLessThan(3000);
+    }
+  });
+});
+
+describe("zookeeper store", () => {
+  it("lays nodes out as codis's zk client does", async () => {
+    const s = track(new ZkStore(zk.addr));
+    const p = `zkp${Math.random().toString(36).slice(2, 8)}`;
+    await s.put(slotPath(p, 3), '{"id":3}');
+    const raw = await rawZk(zk.addr);
+    try {
+      // Folders: empty data, all permissions; values: READ|WRITE|ADMIN (31 and 19).
+      const [dirData, dirAcl] = await raw.read(`/codis3/${p}/slots`);
+      expect(dirData.length).toBe(0);
+      expect(dirAcl).toEqual([{ perms: 31, scheme: "world", id: "anyone" }]);
+      const [data, acl] = await raw.read(slotPath(p, 3));
+      expect(data.toString()).toBe('{"id":3}');
+      expect(acl).toEqual([{ perms: 19, scheme: "world", id: "anyone" }]);
+    } finally {
+      raw.close();
+    }
+    // A folder reads as absent; removing the last key removes the folders it leaves empty.
+    expect(await s.get(`/codis3/${p}/slots`)).toBeUndefined();
+    await s.delete(slotPath(p, 3));
+    expect(await s.list("/codis3")).not.toContain(`/codis3/${p}`);
+  });
+
+  it("protects nodes with a digest ACL when auth is set", async () => {
+    const k = `${uniq()}/secret`;
+    const owner = track(new ZkStore(zk.addr, { auth: "codis:pa:ss" }));
+    await owner.put(k, "hidden");
+    expect(await owner.get(k)).toBe("hidden");
+    const stranger = track(new ZkStore(zk.addr, { timeoutMs: 3000 }));
+    await expect(stranger.get(k)).rejects.toThrow(/^zookeeper: get .* failed: .*NO_AUTH/);
+    const wrong = track(new ZkStore(zk.addr, { auth: "codis:nope", timeoutMs: 3000 }));
+    await expect(wrong.put(k, "x")).rejects.toThrow(/NO_AUTH/);
+    expect(await owner.get(k)).toBe("hidden");
+  });
+
+  it("reports a lost ephemeral node when ZooKeeper goes away", async () => {
+    const { startZookeeper: start } = await import("../harness/zookeeper.js");
+    const own = await start();
+    const s = new ZkStore(own.addr, { timeoutMs: 1000, sessionTimeoutMs: 1000 });
+    try {
+      const eph = await s.createEphemeral("/jodis/gone/proxy-1", "{}");
+      await own.stop(true);
+      const t0 = Date.now();
+      const why = await Promise.race([eph.lost, new Promise<undefined>((r) => setTimeout(() => r(undefined), 8000))]);
+      expect(why).toBeInstanceOf(Error);
+      expect(Date.now() - t0).toBeLessThan(5000);
+    } finally {
+      await s.close().catch(() => undefined);
+      await own.stop(true);
+    }
+  });
+});
+
+describe("etcd v2 store", () => {
+  it("writes the v2 keys codis reads, and removes directories it leaves empty", async () => {
+    const s = track(new Etcd2Store(etcd.addr));
+    const p = `v2p${Math.random().toString(36).slice(2, 8)}`;
+    await s.put(groupPath(p, 1), '{"id":1}');
+    const res = await fetch(`http://${etcd.addr}/v2/keys/codis3/${p}/group/group-0001`);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { node: { value: string } };
+    expect(body.node.value).toBe('{"id":1}');
+    expect(await s.get(`/codis3/${p}/group`)).toBeUndefined();
+    await s.delete(groupPath(p, 1));
+    expect((await fetch(`http://${etcd.addr}/v2/keys/codis3/${p}`)).status).toBe(404);
+  });
+
+  it("authenticates with user:password (basic auth)", async () => {
+    const own = await startEtcd();
+    try {
+      const put = (path: string, body: unknown, auth?: string) => fetch(`http://${own.addr}${path}`, {
+        method: "PUT", body: JSON.stringify(body), headers: { "Content-Type": "application/json", ...(auth ? { Authorization: auth } : {}) },
+      });
+      expect((await put("/v2/auth/users/root", { user: "root", password: "s3cr:et" })).status).toBeLessThan(300);
+      const basic = "Basic " + Buffer.from("root:s3cr:et").toString("base64");
+      expect((await put("/v2/auth/enable", {})).status).toBeLessThan(300);
+      // Guests may no longer write once the guest role loses its permissions.
+      const revoke = await put("/v2/auth/roles/guest", { role: "guest", revoke: { kv: { read: ["/*"], write: ["/*"] } } }, basic);
+      expect(revoke.status).toBeLessThan(300);
+      const ok = track(await openStore("etcdv2", own.addr, "root:s3cr:et", { timeoutMs: 3000 }));
+      await ok.put("/codis3/auth/x", "1");
+      expect(await ok.get("/codis3/auth/x")).toBe("1");
+      const none = track(await openStore("etcdv2", own.addr, undefined, { timeoutMs: 3000 }));
+      await expect(none.put("/codis3/auth/y", "1")).rejects.toThrow(/^etcdv2: put \/codis3\/auth\/y on .* failed: /);
+      const bad = track(await openStore("etcdv2", own.addr, "root:wrong", { timeoutMs: 3000 }));
+      await expect(bad.get("/codis3/auth/x")).rejects.toThrow(/^etcdv2: get/);
+    } finally {
+      await own.stop(true);
+    }
+  });
+});
+
+/** A bare node-zookeeper-client, to look at what the store wrote. */
+async function rawZk(addr: string): Promise<{ read(path: string): Promise<[Buffer, { perms: number; scheme: string; id: string }[]]>; close(): void }> {
+  const zkc = await import("node-zookeeper-client");
+  const c = zkc.createClient(addr);
+  await new Promise<void>((resolve) => { c.once("connected", () => resolve()); c.connect(); });
+  return {
+    read: (p) => new Promise((resolve, reject) => {
+      c.getData(p, (err, data) => {
+        if (err) return reject(err);
+        c.getACL(p, (err2, acls) => {
+          if (err2) return reject(err2);
+          // The typings say `perms`; the library's ACL objects carry `permission`.
+          resolve([data ?? Buffer.alloc(0), acls.map((a) => ({ perms: (a as unknown as { permission: number }).permission, scheme: a.id.scheme, id: a.id.id }))]);
+        });
+      });
+    }),
+    close: () => c.close(),
+  };
+}
+
 describe("openStore", () => {
   it("opens the filesystem store, creating its folder", async () => {
     const dir = path.join(fsRoot, "opened", "deeper");
@@ -499,15 +695,28 @@ describe("openStore", () => {
     await expect(openStore("filesystem", path.join(fsRoot, "a-file", "sub"))).rejects.toThrow(/cannot create folder/);
   });
 
-  it("opens etcd and refuses zookeeper and unknown names", async () => {
+  it("opens etcd (v3 and v2) and zookeeper, and refuses unknown names", async () => {
     const s = track(await openStore("etcd", etcd.addr));
     expect(s.kind).toBe("etcd");
     expect(await s.get(`${uniq()}/none`)).toBeUndefined();
-    await expect(openStore("zookeeper", "127.0.0.1:2181")).rejects.toThrow(/zookeeper is not supported/);
-    await expect(openStore("zk", "127.0.0.1:2181")).rejects.toThrow(/not supported/);
+    const v2 = track(await openStore("etcdv2", etcd.addr));
+    expect(v2.kind).toBe("etcdv2");
+    for (const name of ["zookeeper", "zk"]) {
+      const z = track(await openStore(name, zk.addr));
+      expect(z.kind).toBe("zookeeper");
+      expect(await z.get(`${uniq()}/none`)).toBeUndefined();
+    }
+    // The v2 and v3 keyspaces are separate: codis tools (v2) do not see v3 keys.
+    const k = `${uniq()}/k`;
+    await s.put(k, "v3");
+    expect(await v2.get(k)).toBeUndefined();
     await expect(openStore("consul", "x")).rejects.toThrow(/invalid coordinator name/);
     await expect(openStore("etcd", "")).rejects.toThrow(/empty coordinator_addr/);
+    await expect(openStore("etcdv2", "")).rejects.toThrow(/empty coordinator_addr/);
+    await expect(openStore("zookeeper", "")).rejects.toThrow(/empty coordinator_addr/);
+    await expect(openStore("zookeeper", "127.0.0.1/x")).rejects.toThrow(/invalid address/);
     await expect(openStore("etcd", "127.0.0.1:1", "nopassword")).rejects.toThrow(/invalid auth/);
+    await expect(openStore("zookeeper", "127.0.0.1:1", ":pw")).rejects.toThrow(/invalid auth/);
   });
 
   it("checks keys and layout the way codis names them", () => {
@@ -533,7 +742,7 @@ const PAD = "ü".repeat(100_000);
 function buildChildBundle(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "slotway-storekid-"));
   mkdirSync(path.join(dir, "store"));
-  for (const name of ["store", "layout", "file-store", "etcd-store"]) {
+  for (const name of ["store", "layout", "file-store", "etcd-store", "etcd2-store", "zk-store"]) {
     const src = readFileSync(path.join(REPO, "src/control/store", `${name}.ts`), "utf8");
     const out = ts.transpileModule(src, {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
@@ -552,10 +761,13 @@ const KID_SOURCE = `
 import { createInterface } from "node:readline";
 import { FileStore } from "./store/file-store.js";
 import { EtcdStore } from "./store/etcd-store.js";
+import { Etcd2Store } from "./store/etcd2-store.js";
+import { ZkStore } from "./store/zk-store.js";
 const [backend, addr, mode, key, extra] = process.argv.slice(2);
 const say = (s) => process.stdout.write(s + "\\n");
-const store = backend === "filesystem"
-  ? new FileStore(addr)
+const store = backend === "filesystem" ? new FileStore(addr)
+  : backend === "etcdv2" ? new Etcd2Store(addr, { timeoutMs: 5000, ttlSeconds: Number(extra || 20) })
+  : backend === "zookeeper" ? new ZkStore(addr, { timeoutMs: 5000, sessionTimeoutMs: Number(extra || 30) * 1000 })
   : new EtcdStore(addr, { lockTtlSeconds: Number(extra || 10), timeoutMs: 5000 });
 if (mode === "lock") {
   const rl = createInterface({ input: process.stdin });
@@ -568,6 +780,9 @@ if (mode === "lock") {
     }
   });
   say("ready");
+} else if (mode === "ephemeral") {
+  await store.createEphemeral(key, JSON.stringify({ pid: process.pid }));
+  say("registered");
 } else if (mode === "writes") {
   const pad = "ü".repeat(100000);
   let n = Number(extra);
@@ -590,7 +805,7 @@ interface Kid {
 }
 
 async function startKid(backend: Backend["name"], mode: string, key: string, extra = ""): Promise<Kid> {
-  const addr = backend === "filesystem" ? fsRoot : etcd.addr;
+  const addr = backend === "filesystem" ? fsRoot : backend === "zookeeper" ? zk.addr : etcd.addr;
   const proc = spawn(process.execPath, [path.join(kidDir, "kid.mjs"), backend, addr, mode, key, extra], {
     stdio: ["pipe", "pipe", "pipe"],
   });

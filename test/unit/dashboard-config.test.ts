@@ -66,7 +66,10 @@ describe("dashboard.toml", () => {
     expect(err("migration_timeout = 30")).toBe('invalid migration_timeout: want a duration such as "30s"');
     expect(err('migration_async_maxbytes = "32 parsecs"')).toBe('invalid migration_async_maxbytes: want a size such as "32mb"');
     expect(err('product_name = "a/b"')).toBe("invalid product_name: bad product name = a/b");
-    expect(err('coordinator_name = "zookeeper"')).toMatch(/^invalid coordinator_name: zookeeper is not supported/);
+    expect(err('coordinator_name = "consul"')).toBe('invalid coordinator_name: must be "filesystem", "etcd", "etcdv2" or "zookeeper"');
+    for (const name of ["zookeeper", "zk", "etcd", "etcdv2", "filesystem", "fs"]) {
+      expect(parseConfigText(`coordinator_name = "${name}"\ncoordinator_addr = "127.0.0.1:2181"`).config.coordinator_name).toBe(name);
+    }
     expect(err('coordinator_addr = ""')).toBe("invalid coordinator_addr: must not be empty");
     expect(err('admin_addr = "18080"')).toBe("invalid admin_addr: must be host:port");
     expect(err("product_name = ")).toMatch(/^invalid toml at line 1/);

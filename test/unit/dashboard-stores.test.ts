@@ -1,5 +1,6 @@
-// The dashboard on the real coordinator stores: the embedded file store and etcd. The same
-// flow on both: lock, build, migrate, stop, and a new dashboard reading it all back.
+// The dashboard on the real coordinator stores: the embedded file store, etcd (v3 and v2) and
+// ZooKeeper. The same flow on each: lock, build, migrate, stop, and a new dashboard reading it
+// all back.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -15,6 +16,7 @@ import { defaultConnect } from "../../src/control/movers/connect.js";
 import { openStore, type Store } from "../../src/control/store/index.js";
 import { startCodisServer, type CodisServer } from "../harness/codis-server.js";
 import { startEtcd, stopAllEtcd } from "../harness/etcd.js";
+import { startZookeeper, stopAllZookeeper } from "../harness/zookeeper.js";
 
 const PRODUCT = "store-test";
 
@@ -26,7 +28,7 @@ const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f().catch(() => undefined);
 });
-afterAll(() => stopAllEtcd());
+afterAll(() => Promise.all([stopAllEtcd(), stopAllZookeeper()]));
 
 async function run(store: Store, coordinator: string) {
   const config = { ...defaultConfig(), product_name: PRODUCT, admin_addr: "127.0.0.1:0", coordinator_name: coordinator };
@@ -37,7 +39,8 @@ async function run(store: Store, coordinator: string) {
   const base = `http://${t.model.admin_addr}`;
   return {
     t,
-    put: (p: string, body?: unknown) => apiCall("PUT", `${base}/api/topom/${p.replace("{x}", t.xauth)}`, body),
+    // 30 s: assigning 1024 slots is 1024 store writes, slow on a loaded machine.
+    put: (p: string, body?: unknown) => apiCall("PUT", `${base}/api/topom/${p.replace("{x}", t.xauth)}`, body, 30_000),
     stats: () => apiCall<Stats>("GET", `${base}/api/topom/stats/${t.xauth}`),
   };
 }
@@ -57,6 +60,22 @@ const kinds: { name: string; coordinator: string; open: () => Promise<() => Prom
     open: async () => {
       const e = await startEtcd();
       return () => openStore("etcd", e.addr);
+    },
+  },
+  {
+    name: "etcd v2",
+    coordinator: "etcdv2",
+    open: async () => {
+      const e = await startEtcd();
+      return () => openStore("etcdv2", e.addr);
+    },
+  },
+  {
+    name: "zookeeper",
+    coordinator: "zookeeper",
+    open: async () => {
+      const z = await startZookeeper();
+      return () => openStore("zookeeper", z.addr);
     },
   },
 ];

@@ -6,6 +6,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../../core/units.js";
 import type { ConfigJson } from "../models.js";
 import { parseForwardMethod } from "../models.js";
+import { coordinatorKind } from "../store/index.js";
 
 export interface DashboardConfig {
   coordinator_name: string;
@@ -60,15 +61,12 @@ const nonEmpty = (v: string): string | undefined => (v !== "" ? undefined : "mus
 /** Every dashboard.toml key, codis's defaults (config/dashboard.toml of codis 3.2). */
 export const CONFIG_KEYS: readonly KeySpec[] = [
   {
-    key: "coordinator_name", kind: "string", def: "filesystem", doc: "store kind: filesystem or etcd",
-    check: (v: string) => {
-      if (v === "filesystem" || v === "etcd") return undefined;
-      if (v === "zookeeper") return "zookeeper is not supported by slotway (use etcd or filesystem)";
-      return `must be "filesystem" or "etcd"`;
-    },
+    key: "coordinator_name", kind: "string", def: "filesystem",
+    doc: "store kind: filesystem, etcd (v3 API), etcdv2 (v2 API, as codis 3.2 tools read it) or zookeeper",
+    check: (v: string) => (coordinatorKind(v) !== undefined ? undefined : `must be "filesystem", "etcd", "etcdv2" or "zookeeper"`),
   },
-  { key: "coordinator_addr", kind: "string", def: "/tmp/codis", doc: "store root folder (filesystem) or etcd endpoints", check: nonEmpty },
-  { key: "coordinator_auth", kind: "string", def: "", doc: "etcd user:password" },
+  { key: "coordinator_addr", kind: "string", def: "/tmp/codis", doc: "store root folder (filesystem), or host:port[,host:port...] (etcd, etcdv2, zookeeper)", check: nonEmpty },
+  { key: "coordinator_auth", kind: "string", def: "", doc: "user:password for etcd, etcdv2 or zookeeper (digest)" },
   {
     key: "product_name", kind: "string", def: "codis-demo", doc: "product (cluster) name",
     check: (v: string) => (PRODUCT_RE.test(v) ? undefined : `bad product name = ${v}`),

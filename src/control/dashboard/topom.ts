@@ -40,6 +40,7 @@ import { GroupOps } from "./groups.js";
 import { SlotOps } from "./slots.js";
 import { SentinelOps } from "./sentinels.js";
 import { StatsOps } from "./stats.js";
+import { goTimeNow } from "../go-text.js";
 
 export const VERSION_TEXT = "slotway";
 
@@ -123,7 +124,7 @@ export class Topom implements ActionHost {
     this.xauth = xauth(this.config.product_name);
     this.model = {
       token: "",
-      start_time: new Date().toString(),
+      start_time: goTimeNow(),
       admin_addr: "",
       product_name: this.config.product_name,
       pid: process.pid,

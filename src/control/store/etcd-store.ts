@@ -17,8 +17,8 @@
 // Note: codis 3.2 itself speaks etcd's v2 API, whose keyspace is separate from v3's; codis
 // binaries pointed at the same etcd do not see these keys.
 
-import { Etcd3, type IOptions, type ITxnResponse, type Lease } from "etcd3";
-import { StoreLockedError, type Store } from "./store.js";
+import { Etcd3, type IOptions, type ITxnResponse, type Lease, type Watcher } from "etcd3";
+import { StoreLockedError, type Ephemeral, type Store } from "./store.js";
 import { checkDir, checkKey } from "./layout.js";
 
 export interface EtcdStoreOptions {
@@ -187,6 +187,52 @@ export class EtcdStore implements Store {
     this.forget(key);
     // Revoking the lease deletes the key with it.
     await this.call("release lock", key, () => h.lease.revoke());
+  }
+
+  async removeLock(key: string): Promise<void> {
+    this.forget(key);
+    await this.delete(key);
+  }
+
+  /**
+   * Creates `key` bound to a lease of lockTtlSeconds that the client keeps alive (jodis);
+   * `lost` resolves when etcd3 reports the lease lost or the key is deleted by someone else.
+   */
+  async createEphemeral(key: string, value: string): Promise<Ephemeral> {
+    checkKey(key);
+    this.checkOpen();
+    const lease = this.client.lease(this.ttl);
+    let lose!: (why: Error) => void;
+    const lost = new Promise<Error>((r) => { lose = r; });
+    let done = false;
+    const finish = (why: Error): void => {
+      if (done) return;
+      done = true;
+      void watcher?.cancel().catch(() => undefined);
+      lose(why);
+    };
+    lease.on("lost", (err: Error) => finish(err));
+    let watcher: Watcher | undefined;
+    try {
+      const leaseId = await this.call("grant lease for", key, () => lease.grant());
+      const res = await this.call("create ephemeral", key, () =>
+        this.client.if(key, "Create", "==", 0).then(this.client.put(key).value(value).lease(leaseId)).commit());
+      if (!res.succeeded) throw new Error(`etcd: create ephemeral ${key} on ${this.hosts.join(",")} failed: node already exists`);
+      watcher = await this.call("watch", key, () => this.client.watch().key(key).create());
+      watcher.on("delete", () => finish(new Error(`node ${key} was deleted`)));
+    } catch (e) {
+      done = true;
+      await this.revokeQuietly(lease);
+      throw e;
+    }
+    return {
+      lost,
+      remove: async () => {
+        finish(new Error("removed"));
+        // Revoking the lease deletes the key with it.
+        await this.call("remove ephemeral", key, () => lease.revoke());
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -212,6 +212,26 @@ export class FileStore implements Store {
     }
   }
 
+  async removeLock(key: string): Promise<void> {
+    const file = this.fileOf(key);
+    this.held.delete(key);
+    await this.delete(key);
+    // A free generation on top, so whoever held it (alive or not) no longer counts as owner.
+    try {
+      for (let round = 0; round < 20; round++) {
+        const gens = await ownerGens(file);
+        if (gens.length === 0) return;
+        const gen = gens[gens.length - 1]! + 1;
+        if (await writeDurably(ownerFile(file, gen), JSON.stringify(await ownRecord("free", "removed")), true)) {
+          await pruneBelow(file, gen);
+          return;
+        }
+      }
+    } catch (e) {
+      throw storeError("remove lock", key, e);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     const keys = [...this.held.keys()];

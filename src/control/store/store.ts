@@ -1,6 +1,6 @@
-// The coordinator store: a small key/value interface that both the embedded file store
-// and etcd implement, so that everything above it (the codis key layout, the dashboard,
-// the migration state machine) is written once and tested against both.
+// The coordinator store: a small key/value interface that the embedded file store, etcd (v3
+// and v2 APIs) and ZooKeeper implement, so that everything above it (the codis key layout, the
+// dashboard, the migration state machine) is written once and tested against all of them.
 //
 // Keys are absolute slash paths, as in codis: "/codis3/<product>/slots/slot-0042".
 // Values are the UTF-8 JSON text codis writes at those paths.
@@ -13,8 +13,16 @@ export class StoreLockedError extends Error {
   }
 }
 
+/** A node that lives as long as its owner keeps it (ZooKeeper session, etcd lease or TTL). */
+export interface Ephemeral {
+  /** Resolves with the reason once the node is gone or can no longer be kept alive. */
+  readonly lost: Promise<Error>;
+  /** Stops keeping the node and deletes it. */
+  remove(): Promise<void>;
+}
+
 export interface Store {
-  /** Human-readable kind: "filesystem" or "etcd" (codis's coordinator_name). */
+  /** Human-readable kind: "filesystem", "etcd", "etcdv2" or "zookeeper" (codis's coordinator_name). */
   readonly kind: string;
   /** Reads a key; undefined when absent. */
   get(key: string): Promise<string | undefined>;
@@ -28,12 +36,15 @@ export interface Store {
   list(dir: string): Promise<string[]>;
   /**
    * Takes the exclusive lock at `key` (codis: /codis3/<product>/topom) with `value` as the
-   * lock's content. Fails with StoreLockedError while another live owner holds it. A lock
-   * left by a dead owner (a process that is gone, or an etcd lease that expired) is taken over.
+   * lock's content. Fails with StoreLockedError while another owner holds it. The file store
+   * and etcd (v3) take over a lock whose owner is gone (a process that died, an expired
+   * lease); ZooKeeper and etcd v2 keep it, as codis does, until removeLock.
    */
   acquireLock(key: string, value: string): Promise<void>;
   /** Releases a lock taken by this store instance. */
   releaseLock(key: string): Promise<void>;
+  /** Removes a lock whoever holds it (codis --remove-lock), for a lock left by a dead owner. */
+  removeLock(key: string): Promise<void>;
   /** Releases resources (connections, lease keep-alives). */
   close(): Promise<void>;
 }
@@ -79,5 +90,19 @@ export class MemoryStore implements Store {
   async releaseLock(key: string): Promise<void> {
     if (this.locks.delete(key)) this.data.delete(key);
   }
+  async removeLock(key: string): Promise<void> {
+    this.locks.delete(key);
+    this.data.delete(key);
+  }
   async close(): Promise<void> {}
+}
+
+/** Stores that can keep ephemeral nodes (jodis registration). */
+export interface EphemeralStore extends Store {
+  /** Creates `key` as an ephemeral node; fails if it exists. */
+  createEphemeral(key: string, value: string): Promise<Ephemeral>;
+}
+
+export function canEphemeral(s: Store): s is EphemeralStore {
+  return typeof (s as Partial<EphemeralStore>).createEphemeral === "function";
 }
