@@ -44,6 +44,7 @@ interface Options {
   redisBenchmark: boolean;
   loads: string[] | undefined;
   altEnv: Record<string, string> | undefined;
+  altCli: string | undefined;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -60,14 +61,15 @@ const USAGE = `usage: npm run bench -- [options]
   --keys N                key space (default 10000);  --loads a,b  only these loads (by name)
   --no-redis-benchmark    skip the redis-benchmark cross-check
   --alt-env K=V[,K=V]     also measure "slotway-alt": slotway with these environment variables
-                          (A/B of an experiment switch in one run, interleaved like the other targets)`;
+                          (A/B of an experiment switch in one run, interleaved like the other targets)
+  --alt-cli PATH          also measure "slotway-alt": another build's dist/src/cli.js (before/after)`;
 
 function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
   const o: Options = {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
     workers: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
-    redisBenchmark: true, loads: undefined, altEnv: undefined,
+    redisBenchmark: true, loads: undefined, altEnv: undefined, altCli: undefined,
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -90,6 +92,7 @@ function parseArgs(argv: string[]): Options {
       case "--keys": o.keys = Math.floor(num(flag, value(), 100)); break;
       case "--loads": o.loads = (value() ?? "").split(",").filter(Boolean); break;
       case "--no-redis-benchmark": o.redisBenchmark = false; break;
+      case "--alt-cli": o.altCli = path.resolve(value() ?? ""); break;
       case "--alt-env": o.altEnv = Object.fromEntries((value() ?? "").split(",").filter(Boolean).map((kv) => splitOnce(kv, "="))); break;
       case "--pin": {
         const spec = inline ?? (argv[i + 1]?.includes("=") && !argv[i + 1]!.startsWith("--") ? argv[++i] : undefined);
@@ -205,7 +208,7 @@ async function main(): Promise<void> {
     const nutcracker = findOnPath("nutcracker");
     const wanted = o.targets ?? [
       "direct", "slotway",
-      ...(o.altEnv ? ["slotway-alt"] : []),
+      ...(o.altEnv || o.altCli ? ["slotway-alt"] : []),
       ...(nutcracker ? ["twemproxy"] : []),
       ...(o.codisProxy ? ["codis-proxy"] : []),
       ...(o.predixy ? ["predixy"] : []),
@@ -222,8 +225,9 @@ async function main(): Promise<void> {
             targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
             break;
           case "slotway-alt":
-            if (!o.altEnv) throw new Error("needs --alt-env K=V");
-            targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy, { name: "slotway-alt", env: o.altEnv }));
+            if (!o.altEnv && !o.altCli) throw new Error("needs --alt-env K=V or --alt-cli PATH");
+            targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy,
+              { name: "slotway-alt", ...(o.altEnv ? { env: o.altEnv } : {}), ...(o.altCli ? { cli: o.altCli } : {}) }));
             break;
           case "twemproxy":
             if (!nutcracker) throw new Error("no `nutcracker` on PATH");
@@ -374,7 +378,7 @@ async function main(): Promise<void> {
     const outDir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
     mkdirSync(outDir, { recursive: true });
     // An A/B run (--alt-env) is an experiment: it never replaces the day's full results.
-    const stem = o.altEnv ? `${date}-ab` : date;
+    const stem = o.altEnv || o.altCli ? `${date}-ab` : date;
     writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ header, rows, samples }, null, 2) + "\n");
     writeFileSync(path.join(outDir, `${stem}.md`), md);
     console.error(`wrote bench/results/${stem}.json and .md`);

@@ -295,11 +295,13 @@ export interface Launch {
   env?: Record<string, string>;
   /** Target name (default "slotway"). */
   name?: string;
+  /** Another build's dist/src/cli.js (a before/after comparison in one run). */
+  cli?: string;
 }
 
 /** slotway with two standalone groups splitting the 1024 slots at 512. */
 export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], workers: number | undefined, cpus?: string, launch: Launch = {}): Promise<Target> {
-  const cli = fileURLToPath(new URL("../src/cli.js", import.meta.url));
+  const cli = launch.cli ?? fileURLToPath(new URL("../src/cli.js", import.meta.url));
   return onFreePort("slotway", async (port) => {
     const admin = await freePort();
     const file = path.join(dir, "slotway.toml");
@@ -327,7 +329,7 @@ export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], wo
     const env = Object.entries(launch.env ?? {}).map(([k, v]) => `${k}=${v} `).join("");
     return {
       name, port, proc, workers: reported,
-      note: `\`${env}node dist/src/cli.js ${args.slice(1).join(" ").replace(dir, "<tmp>")}\`, groups split at slot 512` +
+      note: `\`${env}node ${launch.cli ?? "dist/src/cli.js"} ${args.slice(1).join(" ").replace(dir, "<tmp>")}\`, groups split at slot 512` +
         (reported === undefined ? "; worker count not reported by /proxy/stats" : `; ${reported} workers (from /proxy/stats)`),
     };
   });

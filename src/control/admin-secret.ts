@@ -42,6 +42,6 @@ export function exposureWarning(adminAddr: string, productAuth: string, secret: 
   if (isLoopbackHost(host)) return null;
   return `UNPROTECTED ADMIN API: admin_addr ${adminAddr} is reachable from other hosts, and with product_auth and ` +
     `admin_secret both empty its xauth can be computed by anyone from GET /api/proxy/model: anyone who reaches ` +
-    `this port can shut the proxy down or rewrite its slots. Set admin_secret (slotway's dashboard and admin CLI ` +
-    `send it), or product_auth, or bind admin_addr to 127.0.0.1.`;
+    `this port can shut the proxy down or rewrite its slots. Set admin_secret (slotway's dashboard sends it ` +
+    `when its proxy_admin_secret is the same), or product_auth, or bind admin_addr to 127.0.0.1.`;
 }

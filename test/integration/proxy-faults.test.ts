@@ -8,11 +8,16 @@ import { RawClient } from "../harness/resp-client.js";
 import { ProxyAdmin, httpRequest, clientsOnEachWorker, until, sleep } from "../harness/admin.js";
 import { slotOfKey } from "../../src/core/slot.js";
 import { exposureWarning, isLoopbackHost, SECRET_HEADER } from "../../src/control/admin-secret.js";
+import { startDashboardProc, stopAllDashboards } from "../harness/dashboard-proc.js";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 
 // The crash hook of the proxy and its workers (src/control/proxy.ts, src/workers/worker.ts).
 process.env.SLOTWAY_TEST_HOOKS = "1";
 
 afterAll(async () => {
+  await stopAllDashboards();
   await stopAllSlotway();
   await stopAllRedis();
 });
@@ -191,6 +196,25 @@ describe("admin secret", () => {
     expect((await admin.call("PUT", "stats/reset/{x}")).status).toBe(200);
     await proxy.stop();
   });
+
+  it("slotway's dashboard drives proxies that have an admin_secret when it is given the same proxy_admin_secret", async () => {
+    const store = mkdtempSync(path.join(tmpdir(), "slotway-secret-store-"));
+    const d = await startDashboardProc("sec", ['coordinator_name = "filesystem"', `coordinator_addr = "${store}"`, 'proxy_admin_secret = "s3cret"'], []);
+    const good = await startSlotway({ workers: 1, config: { product_name: "sec", admin_secret: "s3cret" }, args: ["--dashboard", d.addr] });
+    const bad = await startSlotway({ workers: 1, config: { product_name: "sec", admin_secret: "another" }, args: ["--dashboard", d.addr] });
+    await until("the proxy with the dashboard's secret to be online", async () => {
+      const r = await httpRequest("GET", `http://${good.adminAddr}/proxy/stats`);
+      return (JSON.parse(r.text) as { online: boolean }).online;
+    }, 20_000, 200);
+    // The other one refuses the dashboard (its admin API answers "invalid admin secret" to
+    // fillslots, which the dashboard reports as codis does: "fillslots failed").
+    await until("the refusal to be logged", () => /online with dashboard .* failed: .*fillslots failed/.test(bad.output()), 20_000, 200).catch((e) => { throw new Error(`${e}\n${bad.output()}\n${d.output()}`); });
+    const r = await httpRequest("GET", `http://${bad.adminAddr}/proxy/stats`);
+    expect((JSON.parse(r.text) as { online: boolean }).online).toBe(false);
+    await good.stop();
+    await bad.stop();
+    await d.stop();
+  }, 60_000);
 
   it("warns loudly when the admin API is reachable from other hosts with only a public xauth", () => {
     expect(exposureWarning("0.0.0.0:11080", "", "")).toMatch(/^UNPROTECTED ADMIN API: admin_addr 0\.0\.0\.0:11080/);
