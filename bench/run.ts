@@ -37,6 +37,8 @@ interface Options {
   codisProxy: string | undefined;
   predixy: string | undefined;
   workers: number | undefined;
+  /** --workers 1,2,4: one slotway target per count ("slotway-w1", ...), for the scaling per worker. */
+  workerSweep: number[] | undefined;
   pin: Pinning | undefined;
   loadgenThreads: number;
   keys: number;
@@ -54,7 +56,9 @@ const USAGE = `usage: npm run bench -- [options]
   --targets a,b,c         of ${KNOWN_TARGETS.join(", ")} (default: direct, slotway, and every peer found)
   --codis-proxy PATH      also measure codis-proxy (the harness fills its slots via the admin API)
   --predixy PATH          also measure predixy
-  --workers N             pass --workers N to slotway (default: slotway's own default, one per core)
+  --workers N             pass --workers N to slotway (default: slotway's own default, one per two cores)
+                          and WorkerThreads N to predixy; "--workers 1,2,4" measures one slotway per
+                          count (slotway-w1, slotway-w2, ...): the scaling per worker, best with --pin
   --pin [SPEC]            pin with taskset; SPEC like redis=0,proxy=1-3,load=4;5 (default: redis on CPU 0,
                           proxy and load generator on the others)
   --loadgen-threads N     load generator worker threads (default: half the CPUs, at least 1)
@@ -68,7 +72,7 @@ function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
   const o: Options = {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
-    workers: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
+    workers: undefined, workerSweep: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
     redisBenchmark: true, loads: undefined, altEnv: undefined, altCli: undefined,
   };
   const num = (name: string, v: string | undefined, min: number): number => {
@@ -87,7 +91,16 @@ function parseArgs(argv: string[]): Options {
       case "--targets": o.targets = (value() ?? "").split(",").filter(Boolean); break;
       case "--codis-proxy": o.codisProxy = value(); break;
       case "--predixy": o.predixy = value(); break;
-      case "--workers": o.workers = Math.floor(num(flag, value(), 1)); break;
+      case "--workers": {
+        const v = value() ?? "";
+        if (v.includes(",")) {
+          o.workerSweep = v.split(",").map((x) => Math.floor(num(flag, x, 1)));
+          o.workers = Math.max(...o.workerSweep);
+        } else {
+          o.workers = Math.floor(num(flag, v, 1));
+        }
+        break;
+      }
       case "--loadgen-threads": o.loadgenThreads = Math.floor(num(flag, value(), 1)); break;
       case "--keys": o.keys = Math.floor(num(flag, value(), 100)); break;
       case "--loads": o.loads = (value() ?? "").split(",").filter(Boolean); break;
@@ -222,7 +235,11 @@ async function main(): Promise<void> {
             targets.push({ name, port: backends[0]!.port, proc: backends[0]!.proc, note: `${redisVersion}; one backend (all keys are on both)` });
             break;
           case "slotway":
-            targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
+            if (o.workerSweep) {
+              for (const n of o.workerSweep) targets.push(await startSlotway(procs, dir, backends, n, o.pin?.proxy, { name: `slotway-w${n}` }));
+            } else {
+              targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
+            }
             break;
           case "slotway-alt":
             if (!o.altEnv && !o.altCli) throw new Error("needs --alt-env K=V or --alt-cli PATH");
@@ -361,7 +378,9 @@ async function main(): Promise<void> {
       node_version: process.version,
       cpus,
       cpu_model: os.cpus()[0]?.model ?? "unknown",
-      slotway_workers: slotwayWorkers(targets.find((t) => t.name === "slotway"), o.workers),
+      slotway_workers: o.workerSweep
+        ? `one target per count: ${targets.filter((t) => t.name.startsWith("slotway-w")).map((t) => `${t.name} (${t.workers ?? "?"} reported)`).join(", ")}`
+        : slotwayWorkers(targets.find((t) => t.name === "slotway"), o.workers),
       pinning: o.pin ? `taskset: redis-server ${o.pin.redis}, proxies ${o.pin.proxy}, load generator ${o.pin.load}` : "none",
       rounds: o.rounds,
       duration_s: o.durationS,
