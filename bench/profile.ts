@@ -11,6 +11,7 @@
 //   --callgrind FILE   run under valgrind --tool=callgrind, instrumentation on for the window only:
 //                      instructions per request, repeatable on a noisy machine
 //   --config LINE      an extra proxy.toml line (repeatable)
+//   --cli PATH         another build's dist/src/cli.js (before/after instruction counts)
 //
 // Prints ops, ops/s, p50/p99 and the proxy's CPU µs per request for the window, and where the
 // tool's output went. Everything started is stopped at the end.
@@ -32,6 +33,7 @@ interface Opts {
   perf?: string;
   callgrind?: string;
   config: string[];
+  cli?: string;
 }
 
 function parse(argv: string[]): Opts {
@@ -53,6 +55,7 @@ function parse(argv: string[]): Opts {
       case "--perf": o.perf = path.resolve(v()); break;
       case "--callgrind": o.callgrind = path.resolve(v()); break;
       case "--config": o.config.push(v()); break;
+      case "--cli": o.cli = path.resolve(v()); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -102,9 +105,10 @@ async function main(): Promise<void> {
       if (!bin) throw new Error("no nutcracker on PATH");
       target = await startTwemproxy(procs, dir, backends, bin);
     } else {
-      const launch: Launch = { nodeArgs: [], config: o.config };
+      const launch: Launch = { nodeArgs: [], config: o.config, ...(o.cli ? { cli: o.cli } : {}) };
       if (o.cpuProf) launch.nodeArgs!.push("--cpu-prof", "--cpu-prof-dir", o.cpuProf);
-      if (o.perf) launch.nodeArgs!.push("--perf-basic-prof-only-functions");
+      // JIT code names for perf, and for callgrind via /tmp/perf-<pid>.map (JS functions show as addresses).
+      if (o.perf || o.callgrind) launch.nodeArgs!.push("--perf-basic-prof-only-functions");
       if (o.callgrind) {
         launch.wrap = ["valgrind", "--tool=callgrind", `--callgrind-out-file=${o.callgrind}`, "--instr-atstart=no",
           "--smc-check=all-non-file", "--trace-children=no", "--separate-threads=yes"];
