@@ -19,6 +19,7 @@
 // refuses AUTH is therefore retried at the capped rate, and logged once per change of state or
 // reason, not once per attempt.
 
+import { performance } from "node:perf_hooks";
 import net from "node:net";
 import { ChunkReader } from "./chunk-reader.js";
 import { ReplyScanner, ScanStatus } from "../core/resp-scanner.js";

@@ -38,6 +38,9 @@
 // (Making a slow client's later requests wait for its earlier replies, or giving it
 // connections of its own, would shorten that; neither is done.)
 
+// Imported, not the global: in Node 20 the global `performance` is a lazy accessor whose getter
+// runs on every access (a few hundred instructions per performance.now() on the hot path).
+import { performance } from "node:perf_hooks";
 import net from "node:net";
 import { ChunkReader } from "./chunk-reader.js";
 import { RequestScanner, ScanStatus } from "../core/resp-scanner.js";

@@ -10,6 +10,7 @@
 // backend addresses, slot changes (to re-dispatch held requests), online state, config
 // reloads, and asks them for stats. Workers never block: everything here is callbacks.
 
+import { performance } from "node:perf_hooks";
 import net from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { SlotTable, ONLINE } from "../core/slot-table.js";
