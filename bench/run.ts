@@ -47,6 +47,7 @@ interface Options {
   loads: string[] | undefined;
   altEnv: Record<string, string> | undefined;
   altCli: string | undefined;
+  altName: string;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -66,14 +67,15 @@ const USAGE = `usage: npm run bench -- [options]
   --no-redis-benchmark    skip the redis-benchmark cross-check
   --alt-env K=V[,K=V]     also measure "slotway-alt": slotway with these environment variables
                           (A/B of an experiment switch in one run, interleaved like the other targets)
-  --alt-cli PATH          also measure "slotway-alt": another build's dist/src/cli.js (before/after)`;
+  --alt-cli PATH          also measure "slotway-alt": another build's dist/src/cli.js (before/after)
+  --alt-name NAME         the name of that extra target (default slotway-alt)`;
 
 function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
   const o: Options = {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
     workers: undefined, workerSweep: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
-    redisBenchmark: true, loads: undefined, altEnv: undefined, altCli: undefined,
+    redisBenchmark: true, loads: undefined, altEnv: undefined, altCli: undefined, altName: "slotway-alt",
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -106,6 +108,7 @@ function parseArgs(argv: string[]): Options {
       case "--loads": o.loads = (value() ?? "").split(",").filter(Boolean); break;
       case "--no-redis-benchmark": o.redisBenchmark = false; break;
       case "--alt-cli": o.altCli = path.resolve(value() ?? ""); break;
+      case "--alt-name": o.altName = value() ?? "slotway-alt"; break;
       case "--alt-env": o.altEnv = Object.fromEntries((value() ?? "").split(",").filter(Boolean).map((kv) => splitOnce(kv, "="))); break;
       case "--pin": {
         const spec = inline ?? (argv[i + 1]?.includes("=") && !argv[i + 1]!.startsWith("--") ? argv[++i] : undefined);
@@ -119,7 +122,7 @@ function parseArgs(argv: string[]): Options {
   if (o.rounds === 0) o.rounds = o.quick ? 3 : 5;
   if (o.durationS === 0) o.durationS = o.quick ? 0.5 : 2;
   if (o.warmupS < 0) o.warmupS = o.quick ? 0.2 : 0.5;
-  for (const t of o.targets ?? []) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} (known: ${KNOWN_TARGETS.join(", ")})`);
+  for (const t of o.targets ?? []) if (!KNOWN_TARGETS.includes(t) && t !== o.altName) throw new Error(`unknown target ${t} (known: ${KNOWN_TARGETS.join(", ")})`);
   return o;
 }
 
@@ -221,7 +224,7 @@ async function main(): Promise<void> {
     const nutcracker = findOnPath("nutcracker");
     const wanted = o.targets ?? [
       "direct", "slotway",
-      ...(o.altEnv || o.altCli ? ["slotway-alt"] : []),
+      ...(o.altEnv || o.altCli ? [o.altName] : []),
       ...(nutcracker ? ["twemproxy"] : []),
       ...(o.codisProxy ? ["codis-proxy"] : []),
       ...(o.predixy ? ["predixy"] : []),
@@ -241,10 +244,10 @@ async function main(): Promise<void> {
               targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
             }
             break;
-          case "slotway-alt":
+          case o.altName:
             if (!o.altEnv && !o.altCli) throw new Error("needs --alt-env K=V or --alt-cli PATH");
             targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy,
-              { name: "slotway-alt", ...(o.altEnv ? { env: o.altEnv } : {}), ...(o.altCli ? { cli: o.altCli } : {}) }));
+              { name: o.altName, ...(o.altEnv ? { env: o.altEnv } : {}), ...(o.altCli ? { cli: o.altCli } : {}) }));
             break;
           case "twemproxy":
             if (!nutcracker) throw new Error("no `nutcracker` on PATH");
@@ -396,8 +399,9 @@ async function main(): Promise<void> {
     console.log(md);
     const outDir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
     mkdirSync(outDir, { recursive: true });
-    // An A/B run (--alt-env) is an experiment: it never replaces the day's full results.
-    const stem = o.altEnv || o.altCli ? `${date}-ab` : date;
+    // An A/B run of an experiment switch (--alt-env) never replaces the day's full results; a
+    // run with an earlier build beside (--alt-cli, before/after) is a full run.
+    const stem = o.altEnv ? `${date}-ab` : date;
     writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ header, rows, samples }, null, 2) + "\n");
     writeFileSync(path.join(outDir, `${stem}.md`), md);
     console.error(`wrote bench/results/${stem}.json and .md`);

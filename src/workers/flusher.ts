@@ -14,6 +14,12 @@ export interface Flushable {
 }
 
 class Flusher {
+  /**
+   * Client sessions of this thread with requests in flight. With one, nothing can share a
+   * backend write, so a backend connection writes its only request at once (backend-conn.ts);
+   * with more, requests are gathered for one write per turn.
+   */
+  busySessions = 0;
   private conns: Flushable[] = [];
   private sessions: Flushable[] = [];
   private scheduled = false;

@@ -89,6 +89,8 @@ export class Session implements ReplyOwner, ReplySink {
   private readonly sendLimit: number;
   /** Backend connections parked until this session has room for more replies. */
   private parked: RoomWaiter[] | null = null;
+  /** Counted in flusher.busySessions (the FIFO is not empty). */
+  private busy = false;
 
   readonly socket: net.Socket;
   /** Every reply goes out through this (socket-writer.ts), never socket.write(). */
@@ -244,6 +246,11 @@ export class Session implements ReplyOwner, ReplySink {
     this.close();
   }
 
+  private setBusy(v: boolean): void {
+    this.busy = v;
+    flusher.busySessions += v ? 1 : -1;
+  }
+
   /** Lets parked connections try again (each parks anew if there is still no room). */
   private wakeParked(): void {
     const list = this.parked;
@@ -292,6 +299,7 @@ export class Session implements ReplyOwner, ReplySink {
       }
       this.out.write(out);
     }
+    if (this.busy && q.length === 0) this.setBusy(false);
     if (breakOnFailure && this.ctx.config.session_break_on_failure) {
       this.close();
       return;
@@ -353,6 +361,7 @@ export class Session implements ReplyOwner, ReplySink {
     req.resp3 = this.resp3;
     req.t0 = this.t0;
     this.queue.push(req);
+    if (!this.busy) this.setBusy(true);
 
     if (!this.authed && cmd.kind !== Kind.Auth && cmd.kind !== Kind.Quit && cmd.kind !== Kind.Hello) {
       req.completeWith(E.NOAUTH_REPLY, true);
@@ -573,6 +582,7 @@ export class Session implements ReplyOwner, ReplySink {
     const req = new Req();
     req.owner = this;
     this.queue.push(req);
+    if (!this.busy) this.setBusy(true);
     req.completeWith(errorReply(E.protocolError(text)), true);
   }
 
@@ -590,6 +600,7 @@ export class Session implements ReplyOwner, ReplySink {
     // Drop every reply held for this client now. Records still waiting on backends keep their
     // owner pointer; admit() says Discard for them, so their replies are skipped, not kept.
     this.queue.drain();
+    if (this.busy) this.setBusy(false);
     this.held = 0;
     this.headSent = 0;
     this.wakeParked();
