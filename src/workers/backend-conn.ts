@@ -102,6 +102,9 @@ export class BackendConn implements RoomWaiter {
   private parkedWritten = 0;
   private parkedAt = 0;
   private readPaused = false;
+  /** The current socket's read slab, and whether a reply taken from the last read refers to it. */
+  private slab: ReadSlab | null = null;
+  private tookReply = false;
   private retryTimer: NodeJS.Timeout | null = null;
   private readonly host: string;
   private readonly port: number;
@@ -213,6 +216,7 @@ export class BackendConn implements RoomWaiter {
     this.tcpUp = false;
     this.sockWhy = "";
     const slab = new ReadSlab(64 * 1024, 16 * 1024);
+    this.slab = slab;
     const sock = net.connect({
       host: this.host,
       port: this.port,
@@ -315,8 +319,13 @@ export class BackendConn implements RoomWaiter {
 
   private onData(chunk: Buffer, n: number): void {
     this.lastProgress = performance.now();
+    this.tookReply = false;
     this.reader.push(chunk, n);
     this.takeReplies();
+    // Nothing kept a view of this read (every reply in it was discarded, its client gone), and
+    // the reader is done with it: the next read may reuse its bytes. A closed client's
+    // remaining pipeline of replies then drains through the proxy without allocating.
+    if (!this.tookReply && this.parkedOn === null && !this.closing && this.socket !== null) this.slab!.rewind(n);
   }
 
   /**
@@ -358,8 +367,12 @@ export class BackendConn implements RoomWaiter {
       this.replies++;
       if (isError) this.errors++;
       // A discarded reply's bytes may sit in the reader's scratch buffer: nothing may keep them.
-      if (reader.discard) req.completeWith(DISCARDED, true);
-      else req.complete(reader.buf, sc.replyStart, sc.next, isError);
+      if (reader.discard) {
+        req.completeWith(DISCARDED, true);
+      } else {
+        this.tookReply = true;
+        req.complete(reader.buf, sc.replyStart, sc.next, isError);
+      }
     }
   }
 

@@ -80,6 +80,7 @@ describe("memory per client", () => {
     await until("the backend connection to drain", async () => (await c.call("PING")) === "+PONG\r\n" && (await c.call("GET", "small")) === "$1\r\nv\r\n", 10_000);
     await sleep(1000);
     const after = rssMiB(pid);
+    console.log(`proxy RSS: baseline ${baseline.toFixed(1)} MiB, peak while stalled ${peak.toFixed(1)}, after ${after.toFixed(1)}`);
     expect(after - baseline, `RSS after the clients left: ${after.toFixed(1)} MiB (baseline ${baseline.toFixed(1)})`).toBeLessThan(allowed);
     // And the proxy still serves 1 MB values.
     expect((await c.call("GET", "big")).length).toBe(MB + 12);
