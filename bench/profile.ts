@@ -12,6 +12,7 @@
 //                      instructions per request, repeatable on a noisy machine
 //   --config LINE      an extra proxy.toml line (repeatable)
 //   --cli PATH         another build's dist/src/cli.js (before/after instruction counts)
+//   --node-arg ARG     an extra node flag for slotway (repeatable), e.g. --log-ic
 //
 // Prints ops, ops/s, p50/p99 and the proxy's CPU µs per request for the window, and where the
 // tool's output went. Everything started is stopped at the end.
@@ -34,10 +35,11 @@ interface Opts {
   callgrind?: string;
   config: string[];
   cli?: string;
+  nodeArgs: string[];
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { load: "get c1", target: "slotway", seconds: 5, warmup: 1, workers: 1, config: [] };
+  const o: Opts = { load: "get c1", target: "slotway", seconds: 5, warmup: 1, workers: 1, config: [], nodeArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const v = (): string => {
       const x = argv[++i];
@@ -56,6 +58,7 @@ function parse(argv: string[]): Opts {
       case "--callgrind": o.callgrind = path.resolve(v()); break;
       case "--config": o.config.push(v()); break;
       case "--cli": o.cli = path.resolve(v()); break;
+      case "--node-arg": o.nodeArgs.push(v()); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -105,7 +108,7 @@ async function main(): Promise<void> {
       if (!bin) throw new Error("no nutcracker on PATH");
       target = await startTwemproxy(procs, dir, backends, bin);
     } else {
-      const launch: Launch = { nodeArgs: [], config: o.config, ...(o.cli ? { cli: o.cli } : {}) };
+      const launch: Launch = { nodeArgs: [...o.nodeArgs], config: o.config, ...(o.cli ? { cli: o.cli } : {}) };
       if (o.cpuProf) launch.nodeArgs!.push("--cpu-prof", "--cpu-prof-dir", o.cpuProf);
       // JIT code names for perf, and for callgrind via /tmp/perf-<pid>.map (JS functions show as addresses).
       if (o.perf || o.callgrind) launch.nodeArgs!.push("--perf-basic-prof-only-functions");
