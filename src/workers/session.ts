@@ -291,12 +291,26 @@ export class Session implements ReplyOwner, ReplySink {
       this.held -= total;
       const out = Buffer.allocUnsafe(total);
       let p = 0;
+      // Replies that follow each other in one backend read are copied as one run: each copy
+      // call costs a typed-array view and accessor calls inside Buffer#copy.
+      let runBuf: Buffer | null = null;
+      let runStart = 0;
+      let runEnd = 0;
       for (let i = 0; i < n; i++) {
         const r = q.shift()!;
         stats.record(r, now);
         if (r.failed) breakOnFailure = true;
-        p += copyRange(r.reply!, r.replyStart, r.replyEnd, out, p);
+        const b = r.reply!;
+        if (b === runBuf && r.replyStart === runEnd) {
+          runEnd = r.replyEnd;
+          continue;
+        }
+        if (runBuf !== null) p += copyRange(runBuf, runStart, runEnd, out, p);
+        runBuf = b;
+        runStart = r.replyStart;
+        runEnd = r.replyEnd;
       }
+      if (runBuf !== null) copyRange(runBuf, runStart, runEnd, out, p);
       this.out.write(out);
     }
     if (this.busy && q.length === 0) this.setBusy(false);
