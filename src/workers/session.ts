@@ -4,7 +4,9 @@
 //                                                           ├─ router.dispatch (one slot)
 //                                                           └─ router.dispatchMulti (split)
 //   every request takes its place in the reply FIFO at once; flush() writes the completed
-//   prefix of the FIFO in one write per event-loop turn, so replies leave in request order.
+//   prefix of the FIFO in one write per event-loop turn (or at once when the reply answers the
+//   only request in flight), so replies leave in request order. Writes go through a
+//   SocketWriter (socket-writer.ts), below Node's stream.
 //
 // Backpressure: the session stops reading (and leaves unread bytes in place) when its
 // unanswered requests reach session_max_pipeline, or when its replies (queued to the socket,
