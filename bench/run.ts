@@ -20,7 +20,7 @@ import {
 } from "./targets.js";
 
 const HOST = "127.0.0.1";
-const KNOWN_TARGETS = ["direct", "slotway", "twemproxy", "codis-proxy", "predixy"];
+const KNOWN_TARGETS = ["direct", "slotway", "slotway-alt", "twemproxy", "codis-proxy", "predixy"];
 
 interface Pinning {
   redis: string;
@@ -37,12 +37,17 @@ interface Options {
   codisProxy: string | undefined;
   predixy: string | undefined;
   workers: number | undefined;
+  /** --workers 1,2,4: one slotway target per count ("slotway-w1", ...), for the scaling per worker. */
+  workerSweep: number[] | undefined;
   pin: Pinning | undefined;
   loadgenThreads: number;
   keys: number;
   valueSize: number;
   redisBenchmark: boolean;
   loads: string[] | undefined;
+  altEnv: Record<string, string> | undefined;
+  altCli: string | undefined;
+  altName: string;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -52,19 +57,25 @@ const USAGE = `usage: npm run bench -- [options]
   --targets a,b,c         of ${KNOWN_TARGETS.join(", ")} (default: direct, slotway, and every peer found)
   --codis-proxy PATH      also measure codis-proxy (the harness fills its slots via the admin API)
   --predixy PATH          also measure predixy
-  --workers N             pass --workers N to slotway (default: slotway's own default, one per core)
+  --workers N             pass --workers N to slotway (default: slotway's own default, one per two cores)
+                          and WorkerThreads N to predixy; "--workers 1,2,4" measures one slotway per
+                          count (slotway-w1, slotway-w2, ...): the scaling per worker, best with --pin
   --pin [SPEC]            pin with taskset; SPEC like redis=0,proxy=1-3,load=4;5 (default: redis on CPU 0,
                           proxy and load generator on the others)
   --loadgen-threads N     load generator worker threads (default: half the CPUs, at least 1)
   --keys N                key space (default 10000);  --loads a,b  only these loads (by name)
-  --no-redis-benchmark    skip the redis-benchmark cross-check`;
+  --no-redis-benchmark    skip the redis-benchmark cross-check
+  --alt-env K=V[,K=V]     also measure "slotway-alt": slotway with these environment variables
+                          (A/B of an experiment switch in one run, interleaved like the other targets)
+  --alt-cli PATH          also measure "slotway-alt": another build's dist/src/cli.js (before/after)
+  --alt-name NAME         the name of that extra target (default slotway-alt)`;
 
 function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
   const o: Options = {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
-    workers: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
-    redisBenchmark: true, loads: undefined,
+    workers: undefined, workerSweep: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
+    redisBenchmark: true, loads: undefined, altEnv: undefined, altCli: undefined, altName: "slotway-alt",
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -82,11 +93,23 @@ function parseArgs(argv: string[]): Options {
       case "--targets": o.targets = (value() ?? "").split(",").filter(Boolean); break;
       case "--codis-proxy": o.codisProxy = value(); break;
       case "--predixy": o.predixy = value(); break;
-      case "--workers": o.workers = Math.floor(num(flag, value(), 1)); break;
+      case "--workers": {
+        const v = value() ?? "";
+        if (v.includes(",")) {
+          o.workerSweep = v.split(",").map((x) => Math.floor(num(flag, x, 1)));
+          o.workers = Math.max(...o.workerSweep);
+        } else {
+          o.workers = Math.floor(num(flag, v, 1));
+        }
+        break;
+      }
       case "--loadgen-threads": o.loadgenThreads = Math.floor(num(flag, value(), 1)); break;
       case "--keys": o.keys = Math.floor(num(flag, value(), 100)); break;
       case "--loads": o.loads = (value() ?? "").split(",").filter(Boolean); break;
       case "--no-redis-benchmark": o.redisBenchmark = false; break;
+      case "--alt-cli": o.altCli = path.resolve(value() ?? ""); break;
+      case "--alt-name": o.altName = value() ?? "slotway-alt"; break;
+      case "--alt-env": o.altEnv = Object.fromEntries((value() ?? "").split(",").filter(Boolean).map((kv) => splitOnce(kv, "="))); break;
       case "--pin": {
         const spec = inline ?? (argv[i + 1]?.includes("=") && !argv[i + 1]!.startsWith("--") ? argv[++i] : undefined);
         o.pin = parsePin(spec, cpus);
@@ -99,7 +122,7 @@ function parseArgs(argv: string[]): Options {
   if (o.rounds === 0) o.rounds = o.quick ? 3 : 5;
   if (o.durationS === 0) o.durationS = o.quick ? 0.5 : 2;
   if (o.warmupS < 0) o.warmupS = o.quick ? 0.2 : 0.5;
-  for (const t of o.targets ?? []) if (!KNOWN_TARGETS.includes(t)) throw new Error(`unknown target ${t} (known: ${KNOWN_TARGETS.join(", ")})`);
+  for (const t of o.targets ?? []) if (!KNOWN_TARGETS.includes(t) && t !== o.altName) throw new Error(`unknown target ${t} (known: ${KNOWN_TARGETS.join(", ")})`);
   return o;
 }
 
@@ -201,6 +224,7 @@ async function main(): Promise<void> {
     const nutcracker = findOnPath("nutcracker");
     const wanted = o.targets ?? [
       "direct", "slotway",
+      ...(o.altEnv || o.altCli ? [o.altName] : []),
       ...(nutcracker ? ["twemproxy"] : []),
       ...(o.codisProxy ? ["codis-proxy"] : []),
       ...(o.predixy ? ["predixy"] : []),
@@ -214,7 +238,16 @@ async function main(): Promise<void> {
             targets.push({ name, port: backends[0]!.port, proc: backends[0]!.proc, note: `${redisVersion}; one backend (all keys are on both)` });
             break;
           case "slotway":
-            targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
+            if (o.workerSweep) {
+              for (const n of o.workerSweep) targets.push(await startSlotway(procs, dir, backends, n, o.pin?.proxy, { name: `slotway-w${n}` }));
+            } else {
+              targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy));
+            }
+            break;
+          case o.altName:
+            if (!o.altEnv && !o.altCli) throw new Error("needs --alt-env K=V or --alt-cli PATH");
+            targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy,
+              { name: o.altName, ...(o.altEnv ? { env: o.altEnv } : {}), ...(o.altCli ? { cli: o.altCli } : {}) }));
             break;
           case "twemproxy":
             if (!nutcracker) throw new Error("no `nutcracker` on PATH");
@@ -348,7 +381,9 @@ async function main(): Promise<void> {
       node_version: process.version,
       cpus,
       cpu_model: os.cpus()[0]?.model ?? "unknown",
-      slotway_workers: slotwayWorkers(targets.find((t) => t.name === "slotway"), o.workers),
+      slotway_workers: o.workerSweep
+        ? `one target per count: ${targets.filter((t) => t.name.startsWith("slotway-w")).map((t) => `${t.name} (${t.workers ?? "?"} reported)`).join(", ")}`
+        : slotwayWorkers(targets.find((t) => t.name === "slotway"), o.workers),
       pinning: o.pin ? `taskset: redis-server ${o.pin.redis}, proxies ${o.pin.proxy}, load generator ${o.pin.load}` : "none",
       rounds: o.rounds,
       duration_s: o.durationS,
@@ -364,9 +399,12 @@ async function main(): Promise<void> {
     console.log(md);
     const outDir = fileURLToPath(new URL("../../bench/results/", import.meta.url));
     mkdirSync(outDir, { recursive: true });
-    writeFileSync(path.join(outDir, `${date}.json`), JSON.stringify({ header, rows, samples }, null, 2) + "\n");
-    writeFileSync(path.join(outDir, `${date}.md`), md);
-    console.error(`wrote bench/results/${date}.json and .md`);
+    // An A/B run of an experiment switch (--alt-env) never replaces the day's full results; a
+    // run with an earlier build beside (--alt-cli, before/after) is a full run.
+    const stem = o.altEnv ? `${date}-ab` : date;
+    writeFileSync(path.join(outDir, `${stem}.json`), JSON.stringify({ header, rows, samples }, null, 2) + "\n");
+    writeFileSync(path.join(outDir, `${stem}.md`), md);
+    console.error(`wrote bench/results/${stem}.json and .md`);
   } finally {
     if (!stopping) await cleanup();
   }

@@ -77,9 +77,9 @@ export class Procs {
   }
 
   /** Spawns cmd (under `taskset -c cpus` when cpus is given). */
-  spawn(name: string, cmd: string, args: string[], cpus?: string): Proc {
+  spawn(name: string, cmd: string, args: string[], cpus?: string, env?: Record<string, string>): Proc {
     const [file, argv] = cpus ? ["taskset", ["-c", cpus, cmd, ...args]] : [cmd, args];
-    const p = new Proc(name, spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"] }));
+    const p = new Proc(name, spawn(file, argv, { stdio: ["ignore", "pipe", "pipe"], ...(env ? { env: { ...process.env, ...env } } : {}) }));
     this.all.add(p);
     void p.done.then(() => this.all.delete(p));
     return p;
@@ -285,9 +285,23 @@ export async function prefill(port: number, keys: number, valueSize: number): Pr
   }
 }
 
+/** How bench/profile.ts runs slotway: under a wrapper (strace, valgrind) and with node flags. */
+export interface Launch {
+  wrap?: string[];
+  nodeArgs?: string[];
+  /** Extra proxy.toml lines. */
+  config?: string[];
+  /** Extra environment variables. */
+  env?: Record<string, string>;
+  /** Target name (default "slotway"). */
+  name?: string;
+  /** Another build's dist/src/cli.js (a before/after comparison in one run). */
+  cli?: string;
+}
+
 /** slotway with two standalone groups splitting the 1024 slots at 512. */
-export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], workers: number | undefined, cpus?: string): Promise<Target> {
-  const cli = fileURLToPath(new URL("../src/cli.js", import.meta.url));
+export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], workers: number | undefined, cpus?: string, launch: Launch = {}): Promise<Target> {
+  const cli = launch.cli ?? fileURLToPath(new URL("../src/cli.js", import.meta.url));
   return onFreePort("slotway", async (port) => {
     const admin = await freePort();
     const file = path.join(dir, "slotway.toml");
@@ -295,20 +309,27 @@ export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], wo
       `product_name = "bench"`,
       `proxy_addr = "${HOST}:${port}"`,
       `admin_addr = "${HOST}:${admin}"`,
+      ...(launch.config ?? []), // top-level keys: before the first table
       ...backends.flatMap((b, i) => ["", "[[group]]", `id = ${i + 1}`, `servers = ["${HOST}:${b.port}"]`,
         `slots = "${(i * 1024) / backends.length}-${((i + 1) * 1024) / backends.length - 1}"`]),
       "",
     ].join("\n"));
     const args = [cli, "proxy", "--config", file, ...(workers !== undefined ? ["--workers", String(workers)] : [])];
-    const proc = procs.spawn("slotway", process.execPath, args, cpus);
-    await started(proc, port, 20_000);
+    const wrap = launch.wrap ?? [];
+    const [cmd, argv] = wrap.length > 0
+      ? [wrap[0]!, [...wrap.slice(1), process.execPath, ...(launch.nodeArgs ?? []), ...args]]
+      : [process.execPath, [...(launch.nodeArgs ?? []), ...args]];
+    const name = launch.name ?? "slotway";
+    const proc = procs.spawn(name, cmd, argv, cpus, launch.env);
+    await started(proc, port, wrap.length > 0 ? 300_000 : 20_000);
     // Report the worker count slotway says it runs, not the one we assume it defaults to.
     const stats = await apiCall<{ slotway?: { workers?: number } }>("GET", `http://${HOST}:${admin}/proxy/stats`, undefined, 5000)
       .catch(() => undefined);
     const reported = stats?.slotway?.workers;
+    const env = Object.entries(launch.env ?? {}).map(([k, v]) => `${k}=${v} `).join("");
     return {
-      name: "slotway", port, proc, workers: reported,
-      note: `\`node dist/src/cli.js ${args.slice(1).join(" ").replace(dir, "<tmp>")}\`, groups split at slot 512` +
+      name, port, proc, workers: reported,
+      note: `\`${env}node ${launch.cli ?? "dist/src/cli.js"} ${args.slice(1).join(" ").replace(dir, "<tmp>")}\`, groups split at slot 512` +
         (reported === undefined ? "; worker count not reported by /proxy/stats" : `; ${reported} workers (from /proxy/stats)`),
     };
   });

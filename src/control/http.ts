@@ -202,15 +202,17 @@ export function apiCall<T = unknown>(
   url: string,
   body?: unknown,
   timeoutMs = 5000,
+  extraHeaders?: Record<string, string>,
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = http.request(url, {
       method,
       timeout: timeoutMs,
-      headers: payload
-        ? { "Content-Type": "application/json", "Content-Length": payload.length }
-        : { "Content-Length": 0 },
+      headers: {
+        ...(payload ? { "Content-Type": "application/json", "Content-Length": payload.length } : { "Content-Length": 0 }),
+        ...extraHeaders,
+      },
     });
     // Go's net/http texts, as codis tools print them.
     let timedOut = false;

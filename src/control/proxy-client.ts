@@ -8,12 +8,15 @@
 import { apiCall } from "./http.js";
 import { decodeProxy, decodeSlots, encodeSentinel, encodeSlot, type Proxy, type ProxyStatsBody, type Sentinel, type Slot } from "./models.js";
 import { xauth } from "./xauth.js";
+import { SECRET_HEADER } from "./admin-secret.js";
 
 export interface ProxyClientOptions {
   /** Bound for model, xping, stats, slots, start, sentinels, shutdown (ms). */
   timeoutMs?: number;
   /** Bound for fillslots (ms). */
   fillTimeoutMs?: number;
+  /** slotway: the proxies' admin_secret, sent with every call (admin-secret.ts); codis-proxy ignores it. */
+  adminSecret?: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 5000;
@@ -23,12 +26,14 @@ export class ProxyClient {
   private readonly base: string;
   private readonly timeoutMs: number;
   private readonly fillTimeoutMs: number;
+  private readonly headers: Record<string, string> | undefined;
 
   /** adminAddr is "host:port" of the proxy's admin API; xauthHex is the proxy's xauth ("" if unknown yet). */
   constructor(readonly adminAddr: string, readonly xauthHex = "", opts: ProxyClientOptions = {}) {
     this.base = `http://${adminAddr}`;
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.fillTimeoutMs = opts.fillTimeoutMs ?? DEFAULT_FILL_TIMEOUT_MS;
+    this.headers = opts.adminSecret ? { [SECRET_HEADER]: opts.adminSecret } : undefined;
   }
 
   /** A client for a registered proxy: xauth = xauth(product_name, product_auth, token). */
@@ -38,16 +43,16 @@ export class ProxyClient {
 
   /** GET /api/proxy/model (no xauth): the proxy's identity, including its token. */
   async model(): Promise<Proxy> {
-    return decodeProxy(await apiCall("GET", `${this.base}/api/proxy/model`, undefined, this.timeoutMs));
+    return decodeProxy(await apiCall("GET", `${this.base}/api/proxy/model`, undefined, this.timeoutMs, this.headers));
   }
 
   async xping(): Promise<void> {
-    await apiCall("GET", this.url("xping"), undefined, this.timeoutMs);
+    await apiCall("GET", this.url("xping"), undefined, this.timeoutMs, this.headers);
   }
 
   /** GET /api/proxy/stats/X: passed through to the dashboard's stats unchanged. */
   async stats(timeoutMs = this.timeoutMs): Promise<ProxyStatsBody> {
-    const body = await apiCall<ProxyStatsBody>("GET", this.url("stats"), undefined, timeoutMs);
+    const body = await apiCall<ProxyStatsBody>("GET", this.url("stats"), undefined, timeoutMs, this.headers);
     if (body === null || typeof body !== "object" || Array.isArray(body)) {
       throw new Error(`proxy@${this.adminAddr} stats: bad reply`);
     }
@@ -55,24 +60,24 @@ export class ProxyClient {
   }
 
   async slots(): Promise<Slot[]> {
-    return decodeSlots(await apiCall("GET", this.url("slots"), undefined, this.timeoutMs));
+    return decodeSlots(await apiCall("GET", this.url("slots"), undefined, this.timeoutMs, this.headers));
   }
 
   /** PUT /api/proxy/fillslots/X with the given slots; resolves only on the proxy's 200 (its ack). */
   async fillSlots(slots: readonly Slot[]): Promise<void> {
-    await apiCall("PUT", this.url("fillslots"), slots.map(encodeSlot), this.fillTimeoutMs);
+    await apiCall("PUT", this.url("fillslots"), slots.map(encodeSlot), this.fillTimeoutMs, this.headers);
   }
 
   async start(): Promise<void> {
-    await apiCall("PUT", this.url("start"), undefined, this.timeoutMs);
+    await apiCall("PUT", this.url("start"), undefined, this.timeoutMs, this.headers);
   }
 
   async setSentinels(s: Sentinel): Promise<void> {
-    await apiCall("PUT", this.url("sentinels"), encodeSentinel(s), this.timeoutMs);
+    await apiCall("PUT", this.url("sentinels"), encodeSentinel(s), this.timeoutMs, this.headers);
   }
 
   async shutdown(): Promise<void> {
-    await apiCall("PUT", this.url("shutdown"), undefined, this.timeoutMs);
+    await apiCall("PUT", this.url("shutdown"), undefined, this.timeoutMs, this.headers);
   }
 
   private url(route: string): string {

@@ -21,6 +21,7 @@ import { WorkerSet } from "./worker-set.js";
 import { loadProxyConfig, planReload, mergeReload } from "./config.js";
 import { Router as HttpRouter, ApiError, Redirect, RawReply, apiCall, type ApiRequest } from "./http.js";
 import { xauth } from "./xauth.js";
+import { requireSecret, exposureWarning } from "./admin-secret.js";
 import { openStore } from "./store/index.js";
 import { topomPath } from "./store/layout.js";
 import { decodeSlot, encodeSlot, encodeProxy, type Slot, type Proxy as ProxyModel } from "./models.js";
@@ -281,6 +282,12 @@ export class ProxyServer {
       if (x === "") throw new ApiError("missing xauth, please check product name & auth");
       if (x !== this.xauthValue) throw new ApiError("invalid xauth, please check product name & auth");
     };
+    // Routes that change something: the xauth, then admin_secret when one is set
+    // (admin-secret.ts). Read at each call, so SIGHUP can set or change the secret.
+    const verifyChange = (req: ApiRequest) => {
+      verify(req);
+      requireSecret(req, this.config.admin_secret);
+    };
     r.get("/", () => new Redirect("/proxy"));
     r.get("/proxy", async () => this.overview());
     r.get("/proxy/model", () => encodeProxy(this.model));
@@ -306,29 +313,29 @@ export class ProxyServer {
       return this.slots.current().map(encodeSlot);
     });
     r.put("/api/proxy/start/:xauth", async (req) => {
-      verify(req);
+      verifyChange(req);
       await this.setOnline();
       return "OK";
     });
     r.put("/api/proxy/stats/reset/:xauth", async (req) => {
-      verify(req);
+      verifyChange(req);
       await this.workers.stats(true);
       this.lastOps = 0;
       return "OK";
     });
     r.put("/api/proxy/forcegc/:xauth", (req) => {
-      verify(req);
+      verifyChange(req);
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc) gc();
       return "OK";
     });
     r.put("/api/proxy/shutdown/:xauth", (req) => {
-      verify(req);
+      verifyChange(req);
       setTimeout(() => void this.close().then(() => process.exit(0)), 50);
       return "OK";
     });
     r.put("/api/proxy/loglevel/:xauth/:value", async (req) => {
-      verify(req);
+      verifyChange(req);
       const v = req.params.value!.toLowerCase();
       const level = v === "warning" ? "warn" : v === "none" ? "error" : v;
       if (!setLogLevel(level)) throw new ApiError("invalid loglevel");
@@ -337,7 +344,7 @@ export class ProxyServer {
       return "OK";
     });
     r.put("/api/proxy/fillslots/:xauth", async (req) => {
-      verify(req);
+      verifyChange(req);
       // Go decodes a JSON null into an empty []*Slot, so codis-proxy answers "OK" to it.
       const body = req.json<unknown>() ?? [];
       if (!Array.isArray(body)) throw new ApiError("fillslots: body must be a JSON array of slots");
@@ -353,22 +360,32 @@ export class ProxyServer {
       return "OK";
     });
     r.put("/api/proxy/sentinels/:xauth", (req) => {
-      verify(req);
+      verifyChange(req);
       const body = req.json<{ servers?: string[] }>();
       this.sentinels = Array.isArray(body?.servers) ? body.servers.filter((s) => typeof s === "string") : [];
       return "OK";
     });
     r.put("/api/proxy/sentinels/:xauth/rewatch", (req) => {
-      verify(req);
+      verifyChange(req);
       return "OK";
     });
     r.get("/metrics", async () => new RawReply(await this.metrics(), "text/plain; version=0.0.4; charset=utf-8"));
+    if (process.env.SLOTWAY_TEST_HOOKS === "1") {
+      // Test hook: crash one worker the way a bug would (the worker checks the variable too).
+      r.put("/api/proxy/debug/crash/:xauth/:index", (req) => {
+        verifyChange(req);
+        this.workers.crash(Number(req.params.index));
+        return "OK";
+      });
+    }
 
     const server = http.createServer(r.listener((err, req) => {
       if (!(err instanceof ApiError)) log.warn(`admin API ${req.method} ${req.url}: ${(err as Error).message}`);
     }));
     this.admin = server;
     const [host, port] = splitHostPort(this.config.admin_addr);
+    const exposed = exposureWarning(this.config.admin_addr, this.config.product_auth, this.config.admin_secret);
+    if (exposed) log.warn(exposed);
     return new Promise((resolve, reject) => {
       server.once("error", (e) => reject(new Error(`admin_addr ${this.config.admin_addr}: ${e.message}`)));
       server.listen({ host, port }, () => resolve());
@@ -391,7 +408,7 @@ export class ProxyServer {
     const out: Record<string, unknown> = {};
     for (const def of PROXY_KEYS) {
       // Secrets never leave the process (codis tags them json:"-").
-      if (/auth|password/.test(def.name)) continue;
+      if (/auth|password|secret/.test(def.name)) continue;
       const v = this.config[def.name];
       if (def.type === "duration") out[def.name] = formatDuration(v as number);
       else if (def.type === "size") out[def.name] = formatSize(v as number);

@@ -2,11 +2,9 @@
 // listening socket, broadcasts messages and waits for every acknowledgement, restarts a
 // worker that dies.
 //
-// Sharing the socket on Node 20 (no reusePort): worker 0 binds, reports its descriptor, and
-// the others listen on that same descriptor. Each worker's event loop then accepts from it.
-// Because the descriptor belongs to worker 0's handle, a dead worker 0 cannot be replaced
-// safely (its descriptor number may be reused by then), so that case stops the process and
-// leaves the restart to the supervisor; other workers are restarted in place.
+// Sharing the socket on Node 20 (no reusePort): the socket is bound once and every worker
+// listens on a descriptor of its own for it (listen-fds.ts), so a worker that dies, worker 0
+// included, closes only its own descriptor and is restarted in place with a new one.
 
 import { Worker } from "node:worker_threads";
 import { fileURLToPath } from "node:url";
@@ -15,6 +13,7 @@ import type { ListenSpec, MainToWorker, WorkerInit, WorkerToMain } from "../work
 import type { WorkerStatsSnapshot } from "../workers/stats.js";
 import { SLOT_COUNT } from "../core/slot.js";
 import { log } from "../log.js";
+import { ListenSocket } from "./listen-fds.js";
 
 type Request = MainToWorker extends infer M ? (M extends { seq: number } ? Omit<M, "seq"> : never) : never;
 
@@ -34,7 +33,7 @@ export interface WorkerSetOptions {
   inflight: SharedArrayBuffer;
   listen: ListenSpec;
   online: boolean;
-  /** Called when a worker dies (after its in-flight row was cleared). */
+  /** Called when a dead worker cannot be restarted. */
   onFatal: (message: string) => void;
 }
 
@@ -45,14 +44,17 @@ export class WorkerSet {
   private readonly workers: (Worker | null)[] = [];
   private readonly waiters = new Map<number, Waiter>();
   private seq = 0;
-  private fd = -1;
+  private socket: ListenSocket | null = null;
   private readonly listenWaiters = new Map<number, { resolve: (fd: number) => void; reject: (e: Error) => void }>();
   private stopping = false;
-  private readonly clients = new SharedArrayBuffer(4);
+  /** [0] clients of all workers, [1 + i] clients of worker i (see messages.ts). */
+  private readonly clients: SharedArrayBuffer;
   /** Last state broadcast, replayed to a restarted worker. */
   private lastAddrs: Request | null = null;
 
-  constructor(private opts: WorkerSetOptions) {}
+  constructor(private opts: WorkerSetOptions) {
+    this.clients = new SharedArrayBuffer(4 * (1 + opts.count));
+  }
 
   get count(): number {
     return this.opts.count;
@@ -66,13 +68,14 @@ export class WorkerSet {
   }
 
   /**
-   * Opens the client port: worker 0 binds, the others listen on its descriptor. Separate
-   * from start() so that a standalone proxy fills its slots and goes online first, and a
-   * client that can connect is always served.
+   * Opens the client port: binds it once and has every worker listen on a descriptor of its
+   * own. Separate from start() so that a standalone proxy fills its slots and goes online
+   * first, and a client that can connect is always served.
    */
   async listen(): Promise<void> {
-    this.fd = await this.listenOne(0, this.opts.listen);
-    await Promise.all(this.workers.map((w, i) => (i > 0 && w ? this.listenOne(i, { fd: this.fd }) : undefined)));
+    this.socket = await ListenSocket.bind(this.opts.listen);
+    const fds = await this.socket.descriptors(this.workers.length);
+    await Promise.all(this.workers.map((w, i) => (w ? this.listenOne(i, { fd: fds[i]! }) : undefined)));
   }
 
   private listenOne(index: number, spec: ListenSpec): Promise<number> {
@@ -137,22 +140,26 @@ export class WorkerSet {
     // Its requests died with it: clear its in-flight row so slot changes do not wait forever.
     const counts = new Int32Array(this.opts.inflight);
     for (let s = 0; s < SLOT_COUNT; s++) Atomics.store(counts, index * SLOT_COUNT + s, 0);
+    // Its clients' connections died with it too: take them out of the shared count, or
+    // proxy_max_clients would admit fewer clients after every crash. The thread is gone, so
+    // its word no longer moves.
+    const clients = new Int32Array(this.clients);
+    Atomics.sub(clients, 0, Atomics.exchange(clients, 1 + index, 0));
     for (const waiter of this.waiters.values()) {
       if (waiter.left.delete(index) && waiter.left.size === 0) this.finish(waiter);
     }
     if (this.stopping) return;
-    if (index === 0) {
-      this.opts.onFatal(`worker 0 (owner of the listening socket) exited with code ${code}`);
-      return;
-    }
     log.error(`worker ${index} exited with code ${code}; restarting it`);
     this.spawn(index)
       .then(async () => {
         if (this.lastAddrs) await this.broadcast(this.lastAddrs);
         await this.broadcast({ t: "slots" });
-        if (this.fd >= 0) await this.listenOne(index, { fd: this.fd });
+        if (this.socket) {
+          const [fd] = await this.socket.descriptors(1);
+          await this.listenOne(index, { fd: fd! });
+        }
       })
-      .catch((e: Error) => log.error(`restarting worker ${index} failed: ${e.message}`));
+      .catch((e: Error) => this.opts.onFatal(`restarting worker ${index} failed: ${e.message}`));
   }
 
   private onReply(index: number, m: WorkerToMain): void {
@@ -204,10 +211,22 @@ export class WorkerSet {
     return replies.filter((r): r is WorkerStatsSnapshot => typeof r === "object" && r !== null);
   }
 
+  /** Test hook: makes worker `index` throw (the worker obeys only with SLOTWAY_TEST_HOOKS=1). */
+  crash(index: number): void {
+    this.workers[index]?.postMessage({ t: "crash", seq: 0 } satisfies MainToWorker);
+  }
+
+  /** Clients connected over all workers (the count proxy_max_clients is checked against). */
+  clientCount(): number {
+    return Atomics.load(new Int32Array(this.clients), 0);
+  }
+
   /** Stops every worker. */
   async stop(): Promise<void> {
     this.stopping = true;
     await this.broadcast({ t: "shutdown" }).catch(() => undefined);
     await Promise.all(this.workers.map((w) => w?.terminate()));
+    this.socket?.close();
+    this.socket = null;
   }
 }

@@ -33,6 +33,7 @@ export const PROXY_KEYS: readonly KeyDef[] = [
   { name: "product_auth", type: "string", default: "", reload: false, doc: "Password sent with AUTH to every backend; part of the admin API xauth." },
   { name: "session_auth", type: "string", default: "", reload: true, doc: "Password clients must send with AUTH before any other command (empty: none)." },
   { name: "admin_addr", type: "addr", default: "0.0.0.0:11080", reload: false, doc: "Listen address of the admin HTTP API (codis routes, /metrics)." },
+  { name: "admin_secret", type: "string", default: "", reload: true, doc: "slotway: when set, admin API routes that change something also need this value in the X-Slotway-Admin-Secret header (codis tools cannot send it; leave empty for them)." },
   { name: "proto_type", type: "enum", default: "tcp4", values: ["tcp", "tcp4", "tcp6", "unix"], reload: false, doc: "Protocol of proxy_addr: tcp, tcp4, tcp6 or unix (a socket path)." },
   { name: "proxy_addr", type: "string", default: "0.0.0.0:19000", reload: false, doc: "Listen address for Redis clients: host:port, or a socket path when proto_type is unix." },
   { name: "proxy_datacenter", type: "string", default: "", reload: false, doc: "Datacenter of this proxy, used to order replica groups." },
@@ -101,6 +102,7 @@ export interface ProxyConfig {
   product_auth: string;
   session_auth: string;
   admin_addr: string;
+  admin_secret: string;
   proto_type: string;
   proxy_addr: string;
   proxy_datacenter: string;

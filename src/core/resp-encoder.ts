@@ -1,7 +1,7 @@
 // RESP encoding helpers. The hot path forwards the client's original bytes and never
 // encodes; these are for local replies, split sub-commands and merged replies.
 
-import { copyRange } from "./bytes.js";
+import { copyRange, writeHeader } from "./bytes.js";
 
 const CRLF = "\r\n";
 
@@ -149,10 +149,10 @@ export function encodeSubCommand(name: Buffer, buf: Buffer, args: Int32Array, ke
     const last = first + stride - 1;
     size += args[2 * last + 1]! + 2 - argEncodingStart(args, first);
   }
-  const head = `*${nargs}\r\n$${name.length}\r\n`;
-  const out = Buffer.allocUnsafe(head.length + name.length + 2 + size);
-  let p = out.write(head, 0, "latin1");
-  p += name.copy(out, p);
+  const out = Buffer.allocUnsafe(32 + name.length + size);
+  let p = writeHeader(out, 0, 0x2a /* * */, nargs);
+  p += writeHeader(out, p, 0x24 /* $ */, name.length);
+  p += copyRange(name, 0, name.length, out, p);
   out[p++] = 13;
   out[p++] = 10;
   let runStart = -1;

@@ -20,7 +20,7 @@
 // the stream's last entry on the same connection, and a re-issued leg reads after that id, so
 // entries added while the slot moved are not skipped.
 
-import { Req, countSlot, uncountSlot, type ReplyOwner } from "./request.js";
+import { Admit, Req, countSlot, uncountSlot, type ReplyOwner } from "./request.js";
 import type { Router } from "./router.js";
 import type { ExclusivePools } from "./exclusive.js";
 import type { SlotWatch, SlotWatcher } from "./slot-watch.js";
@@ -91,6 +91,15 @@ class BlockedCall implements ReplyOwner {
 
   alive(): boolean {
     return true; // the leg's reply must always come back, to release its connection
+  }
+
+  // A leg's reply is one reply, relayed to its client: taken at once, within the client's
+  // "session_send_bufsize plus one reply" (session.ts); nothing parks on it.
+  admit(): Admit {
+    return Admit.Take;
+  }
+  sink(): null {
+    return null;
   }
 
   onReply(leg: Req): void {

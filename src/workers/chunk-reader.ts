@@ -6,6 +6,10 @@
 // that message is complete, reading goes back to the chunk itself. Assembly buffers are cut
 // from a slab that is never written twice (like read-slab.ts), because slices of earlier
 // messages may still be queued for writing elsewhere.
+//
+// A message that nobody will read (`discard`: its client went away) is assembled in one
+// scratch buffer reused from message to message instead: a closed client's pipeline of large
+// replies then drains through the proxy without allocating, so it leaves no garbage behind.
 
 import { ScanStatus } from "../core/resp-scanner.js";
 
@@ -28,6 +32,9 @@ const SLAB_SIZE = 128 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabPos = 0;
 
+/** A reader's scratch space for discarded messages is kept up to this size between uses. */
+const SCRATCH_KEEP = 4 * 1024 * 1024;
+
 /** A buffer of exactly size bytes that nothing else will ever write. */
 function assemblyBuffer(size: number): Buffer {
   if (size > SLAB_TAKE_MAX) return Buffer.allocUnsafe(size);
@@ -45,11 +52,20 @@ export class ChunkReader<S extends StreamScanner> {
   buf: Buffer = EMPTY;
   /** Set when next() returns Error: the message is too large. */
   tooLarge = false;
+  /**
+   * Set by the caller before next(): the next message is wanted by nobody, so if it must be
+   * assembled it goes to the shared scratch buffer, and `buf` holds it only until the next call.
+   */
+  discard = false;
 
   private cur: Buffer = EMPTY;
   private curPos = 0;
   private curEnd = 0;
   private acc: Buffer | null = null;
+  /** acc is the scratch buffer (the message being assembled is discarded). */
+  private accScratch = false;
+  /** This reader's scratch buffer (its own: another reader may be mid-message in theirs). */
+  private scratch: Buffer | null = null;
   private accLen = 0;
   private accPos = 0;
   /** How many bytes of the current chunk were copied into the assembly buffer. */
@@ -81,6 +97,16 @@ export class ChunkReader<S extends StreamScanner> {
             this.curPos -= tail;
             this.copiedFromCur -= tail;
             this.dropAcc();
+          } else if (this.accScratch) {
+            // The scratch buffer is overwritten by the next discarded message: bytes of later
+            // (wanted) messages must not stay in it. (The copy steps above only copy bytes of
+            // the current chunk past a message's end, so this is a guard, not a path in use.)
+            const keep = assemblyBuffer(Math.max(tail, HEADER_STEP));
+            acc.copy(keep, 0, this.accPos, this.accLen);
+            this.acc = keep;
+            this.accScratch = false;
+            this.accLen = tail;
+            this.accPos = 0;
           }
           return st;
         }
@@ -123,10 +149,12 @@ export class ChunkReader<S extends StreamScanner> {
       // Sized for the message's announced length, but never more than a few times what has
       // arrived: a header claiming 512 MB must not make the proxy allocate 512 MB up front.
       const want = Math.max(len + HEADER_STEP, Math.min(sc.needEnd - start, this.maxMessage, Math.max(len * 4, 1 << 20)));
-      const acc = assemblyBuffer(Math.min(want, this.maxMessage + 64));
+      const size = Math.min(want, this.maxMessage + 64);
+      const acc = this.discard ? this.scratchBuffer(size) : assemblyBuffer(size);
       cur.copy(acc, 0, start, end);
       sc.rebase(start);
       this.acc = acc;
+      this.accScratch = this.discard;
       this.accLen = len;
       this.accPos = 0;
       return ScanStatus.Incomplete;
@@ -145,7 +173,9 @@ export class ChunkReader<S extends StreamScanner> {
     if (this.accLen + more <= acc.length) return true;
     const announced = Math.min(this.scanner.needEnd - start, Math.max((keep + more) * 4, 1 << 20));
     const cap = Math.min(Math.max((keep + more) * 2, announced), this.maxMessage + 64);
-    const next = assemblyBuffer(Math.max(cap, keep + more));
+    const size = Math.max(cap, keep + more);
+    // Growing the scratch buffer: a new one (the old one is the copy's source).
+    const next = this.accScratch ? (this.scratch = Buffer.allocUnsafeSlow(size)) : assemblyBuffer(size);
     acc.copy(next, 0, start, this.accLen);
     this.scanner.rebase(start);
     this.acc = next;
@@ -154,7 +184,15 @@ export class ChunkReader<S extends StreamScanner> {
     return true;
   }
 
+  /** A scratch buffer of at least size bytes, for a discarded message that starts now. */
+  private scratchBuffer(size: number): Buffer {
+    if (this.scratch === null || this.scratch.length < size) this.scratch = Buffer.allocUnsafeSlow(Math.max(size, 64 * 1024));
+    return this.scratch;
+  }
+
   private dropAcc(): void {
+    if (this.accScratch && this.scratch !== null && this.scratch.length > SCRATCH_KEEP) this.scratch = null;
+    this.accScratch = false;
     this.acc = null;
     this.accLen = 0;
     this.accPos = 0;
@@ -163,6 +201,7 @@ export class ChunkReader<S extends StreamScanner> {
   /** Forgets everything (on close or after a protocol error). */
   reset(): void {
     this.dropAcc();
+    this.scratch = null;
     this.cur = EMPTY;
     this.curPos = 0;
     this.curEnd = 0;

@@ -6,6 +6,11 @@
 // reply that completed this turn.
 //
 // Backend connections flush before client sessions, so requests leave as early as possible.
+//
+// The exception is a write nothing could share: a reply to a session's only request in flight,
+// and a backend connection's only request while a single session has requests in flight
+// (busySessions). Those are written at once (session.ts, backend-conn.ts), which saves the
+// pass through the check phase that dominates a request's cost at one client.
 
 export interface Flushable {
   /** Set while queued for the next flush, so a connection is queued once per turn. */
@@ -14,6 +19,12 @@ export interface Flushable {
 }
 
 class Flusher {
+  /**
+   * Client sessions of this thread with requests in flight. With one, nothing can share a
+   * backend write, so a backend connection writes its only request at once (backend-conn.ts);
+   * with more, requests are gathered for one write per turn.
+   */
+  busySessions = 0;
   private conns: Flushable[] = [];
   private sessions: Flushable[] = [];
   private scheduled = false;

@@ -5,7 +5,7 @@ import { ReplyScanner, ScanStatus, splitArrayReply } from "../core/resp-scanner.
 import { errorReply } from "../core/resp-encoder.js";
 import { slotOf } from "../core/slot.js";
 import * as E from "../core/errors.js";
-import { copyRange } from "../core/bytes.js";
+import { copyRange, headerLength, writeHeader } from "../core/bytes.js";
 
 export function integerAt(buf: Buffer, start: number, end: number): number | undefined {
   if (buf[start] !== 0x3a) return undefined;
@@ -81,9 +81,8 @@ export function mergeSplit(parent: Req): void {
           total += ends[k]! - starts[k]!;
         }
       }
-      const head = `*${n}\r\n`;
-      const out = Buffer.allocUnsafe(head.length + total);
-      let p = out.write(head, 0, "latin1");
+      const out = Buffer.allocUnsafe(headerLength(n) + total);
+      let p = writeHeader(out, 0, 0x2a /* * */, n);
       // Neighbouring keys answered by one sub-reply are neighbours there too: copy runs.
       let k = 0;
       while (k < n) {
@@ -94,7 +93,7 @@ export function mergeSplit(parent: Req): void {
         while (k < n && bufs[k] === b && starts[k] === e0) e0 = ends[k++]!;
         p += copyRange(b, s0, e0, out, p);
       }
-      bufs.length = 0;
+      // The scratch entries are overwritten by the next merge (no `length = 0`: a runtime call).
       parent.completeWith(out, false);
       return;
     }

@@ -8,7 +8,10 @@ export interface WorkerInit {
   config: ProxyConfig;
   slotTable: SharedArrayBuffer;
   inflight: SharedArrayBuffer;
-  /** One Int32 word: clients connected over all workers (proxy_max_clients). */
+  /**
+   * Int32 words: [0] clients connected over all workers (proxy_max_clients), [1 + i] those of
+   * worker i, so that a worker that dies can be taken out of the total.
+   */
   clients: SharedArrayBuffer;
   online: boolean;
 }
@@ -30,6 +33,8 @@ export type MainToWorker =
   | { t: "loglevel"; seq: number; level: string }
   | { t: "stats"; seq: number; reset?: boolean }
   | { t: "shutdown"; seq: number }
+  /** Test hook (only with SLOTWAY_TEST_HOOKS=1 in the environment): the worker throws. */
+  | { t: "crash"; seq: number }
   | { t: "listen"; seq: number; spec: ListenSpec };
 
 export type WorkerToMain =

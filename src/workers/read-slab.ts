@@ -28,4 +28,13 @@ export class ReadSlab {
   consumed(n: number): void {
     this.pos += n;
   }
+
+  /**
+   * Gives the last n consumed bytes back, so the next read lands on them again. Only for a
+   * read whose bytes nothing refers to any more (all of it was skipped, see backend-conn.ts):
+   * then a stream that is only read past allocates nothing.
+   */
+  rewind(n: number): void {
+    this.pos -= n;
+  }
 }

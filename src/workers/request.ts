@@ -23,11 +23,42 @@ export const enum Transform {
   Internal, // a proxy-issued command (AUTH, SELECT, HELLO, PING, migration steps)
 }
 
+/** What a backend connection may do with the reply of a record (ReplyOwner.admit). */
+export const enum Admit {
+  /** Take it out of the receive buffer now. */
+  Take = 0,
+  /** Leave it there: its client has no room (session_send_bufsize); wait for ReplySink room. */
+  Park = 1,
+  /** Nobody will read it (the client went away): skip its bytes without keeping them. */
+  Discard = 2,
+}
+
 export interface ReplyOwner {
   /** Called when a record of this owner completes. */
   onReply(req: Req): void;
   /** False once nobody will read the reply (the client went away). */
   alive(): boolean;
+  /** Whether the reply of req may be taken out of its backend's receive buffer now. */
+  admit(req: Req): Admit;
+  /** The client session the replies go to, or null for the proxy's own commands. */
+  sink(): ReplySink | null;
+}
+
+/** A backend connection that stopped taking replies until a client has room for them. */
+export interface RoomWaiter {
+  roomAvailable(from: ReplySink): void;
+}
+
+/**
+ * The client end of the per-client memory bound (session.ts): a backend connection that parks
+ * on a sink is woken through waitForRoom, and may evict a sink that holds it up too long.
+ */
+export interface ReplySink {
+  waitForRoom(c: RoomWaiter): void;
+  /** Bytes the client has accepted so far (moves while it reads). */
+  readonly written: number;
+  /** Closes the client: it holds up a connection other clients are waiting on. */
+  evict(why: string): void;
 }
 
 export type InternalCallback = (req: Req, reply: Buffer, isError: boolean) => void;
@@ -131,6 +162,15 @@ export class Req implements ReplyOwner {
     return this.owner !== null && this.owner.alive();
   }
 
+  /** A part's reply counts against its parent's client, with the parent's place in line. */
+  admit(_sub: Req): Admit {
+    return this.owner === null ? Admit.Discard : this.owner.admit(this);
+  }
+
+  sink(): ReplySink | null {
+    return this.owner === null ? null : this.owner.sink();
+  }
+
   /** A split parent receives its parts' replies here and merges after the last one. */
   onReply(_sub: Req): void {
     if (--this.subsLeft === 0) mergeSplit(this);
@@ -143,48 +183,64 @@ export class Req implements ReplyOwner {
 }
 
 /**
- * A FIFO of records: array + head index, compacted when the dead prefix grows (never
- * shift(), which is O(n) on large queues).
+ * A FIFO of records: a ring buffer whose capacity doubles when full. Neither shift() nor
+ * emptying it changes an array's length (setting `length` is a runtime call in V8, and a
+ * truncated array must grow again on the next push): both happen once or twice per request.
  */
 export class ReqQueue {
-  private items: (Req | undefined)[] = [];
+  private items: (Req | undefined)[] = new Array<Req | undefined>(8).fill(undefined);
+  private mask = 7;
   private head = 0;
+  private count = 0;
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.count;
   }
 
   push(r: Req): void {
-    this.items.push(r);
+    if (this.count > this.mask) this.grow();
+    this.items[(this.head + this.count) & this.mask] = r;
+    this.count++;
   }
 
   peek(): Req | undefined {
-    return this.items[this.head];
+    return this.count === 0 ? undefined : this.items[this.head];
   }
 
   at(i: number): Req | undefined {
-    return this.items[this.head + i];
+    return i < this.count ? this.items[(this.head + i) & this.mask] : undefined;
   }
 
   shift(): Req | undefined {
-    if (this.head >= this.items.length) return undefined;
+    if (this.count === 0) return undefined;
     const r = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head === this.items.length) {
-      this.items.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
+    this.items[this.head] = undefined;
+    this.head = (this.head + 1) & this.mask;
+    if (--this.count === 0 && this.mask > 1023) this.shrink(); // a deep pipeline is over
     return r;
   }
 
   /** Removes and returns everything (for failing a connection's pending requests). */
   drain(): Req[] {
-    const out = this.items.slice(this.head) as Req[];
-    this.items = [];
+    const out: Req[] = new Array(this.count);
+    for (let i = 0; i < out.length; i++) out[i] = this.shift()!;
     this.head = 0;
     return out;
+  }
+
+  private shrink(): void {
+    this.items = new Array<Req | undefined>(8).fill(undefined);
+    this.mask = 7;
+    this.head = 0;
+  }
+
+  private grow(): void {
+    const old = this.items;
+    const n = old.length;
+    const next = new Array<Req | undefined>(n * 2).fill(undefined);
+    for (let i = 0; i < this.count; i++) next[i] = old[(this.head + i) & this.mask];
+    this.items = next;
+    this.mask = n * 2 - 1;
+    this.head = 0;
   }
 }

@@ -8,7 +8,9 @@
 //                                                           ├─ pubsub.ts (SUBSCRIBE family)
 //                                                           └─ cluster-wide.ts (SCAN, DBSIZE, ...)
 //   every request takes its place in the reply FIFO at once; flush() writes the completed
-//   prefix of the FIFO in one write per event-loop turn, so replies leave in request order.
+//   prefix of the FIFO in one write per event-loop turn (or at once when the reply answers the
+//   only request in flight), so replies leave in request order. Writes go through a
+//   SocketWriter (socket-writer.ts), below Node's stream.
 //
 // Ordering across connections: a blocking command, MULTI and WATCH leave the shared backend
 // connections, so they are handled only once every earlier request has been answered, and
@@ -16,9 +18,40 @@
 // (a pipelined LPUSH then BLPOP must run in that order, as on one Redis connection).
 //
 // Backpressure: the session stops reading (and leaves unread bytes in place) when its
-// unanswered requests reach session_max_pipeline, or when replies queued to the socket exceed
-// session_send_bufsize; it reads again when the FIFO is half drained and the socket drained.
+// unanswered requests reach session_max_pipeline, or when its replies (queued to the socket,
+// or completed and waiting in the FIFO) exceed session_send_bufsize; it reads again when the
+// FIFO is half drained and the replies are back under the limit.
+//
+// Memory per client. Stopping to read requests is not enough: requests already sent may have
+// large replies (a pipeline of 1000 GETs of a 1 MB value is 30 KB of requests and 1 GB of
+// replies). So the bound is enforced where replies enter the proxy: before a backend
+// connection takes a reply out of its receive buffer it asks the reply's session (admit());
+// a session over session_send_bufsize says Park, and the connection stops there, stops
+// reading its socket (TCP backpressure: the backend buffers the rest), and waits until the
+// session has room (socket 'drain', a flush, or the session closing). A session thus holds at
+// most session_send_bufsize plus one reply. Its FIFO head is always admitted while the socket
+// itself is under the limit: replies behind the head cannot be written before it, so refusing
+// it could deadlock.
+//
+// Head-of-line blocking. A backend connection is shared, pipelined, by every client of the
+// worker whose keys map to it, and replies come back in request order: while it is parked on
+// one slow client, the replies of the others behind it wait too. The proxy cannot read past
+// the slow client's replies without holding them (the memory the bound forbids) or dropping
+// them (which breaks that client's reply order), and it cannot know a reply's size before it
+// asks. So a parked connection waits for the slow client only as long as that client makes
+// progress or nobody else is waiting behind it: a client whose socket takes no byte for
+// PARK_LIMIT (2 s, backend-conn.ts) while another client's request waits on the connection it
+// holds is closed, as Redis closes a client over its output buffer limit, and its remaining
+// replies are read past without being kept (ChunkReader.discard). A client that keeps reading
+// is not closed for this (session_send_timeout still applies) but holds the others back for
+// as long as its pipeline of replies takes; a client that stops reading holds them back for
+// about PARK_LIMIT, plus the time to read past what the backend had already sent it.
+// (Making a slow client's later requests wait for its earlier replies, or giving it
+// connections of its own, would shorten that; neither is done.)
 
+// Imported, not the global: in Node 20 the global `performance` is a lazy accessor whose getter
+// runs on every access (a few hundred instructions per performance.now() on the hot path).
+import { performance } from "node:perf_hooks";
 import net from "node:net";
 import { ChunkReader } from "./chunk-reader.js";
 import { RequestScanner, ScanStatus } from "../core/resp-scanner.js";
@@ -34,20 +67,21 @@ import { Transaction, routeInTransaction } from "./transaction.js";
 import { ClientSubs, type Subscriber } from "./pubsub.js";
 import { clientCommand } from "./client-cmd.js";
 import * as E from "../core/errors.js";
-import { Req, ReqQueue, Transform, type ReplyOwner } from "./request.js";
+import { Admit, Req, ReqQueue, Transform, type ReplyOwner, type ReplySink, type RoomWaiter } from "./request.js";
 import { flusher } from "./flusher.js";
 import { filterScanReply } from "./merge.js";
 import type { WorkerContext } from "./context.js";
 import { log } from "../log.js";
 import { ReadSlab } from "./read-slab.js";
 import { copyRange } from "../core/bytes.js";
+import { SocketWriter } from "./socket-writer.js";
 
-export class Session implements ReplyOwner, Subscriber {
+export class Session implements ReplyOwner, ReplySink, Subscriber {
   dirty = false;
   readonly id: number;
   /** Time (ms) of the last request read, for the idle timeout. */
   lastActive = performance.now();
-  /** socket.bytesWritten at the last tick, and when it last moved (send timeout). */
+  /** Bytes the client's kernel took at the last tick, and when that last moved (send timeout). */
   lastWritten = 0;
   lastWriteProgress = performance.now();
 
@@ -81,8 +115,20 @@ export class Session implements ReplyOwner, Subscriber {
   private readonly backlog: Buffer[] = [];
   private backlogBytes = 0;
   private t0 = 0;
+  /** Bytes of completed replies still in the FIFO (not yet handed to the socket). */
+  private held = 0;
+  /** Bytes of the FIFO head's reply already handed to the socket (pump()). */
+  private headSent = 0;
+  /** session_send_bufsize (not reloadable). */
+  private readonly sendLimit: number;
+  /** Backend connections parked until this session has room for more replies. */
+  private parked: RoomWaiter[] | null = null;
+  /** Counted in flusher.busySessions (the FIFO is not empty). */
+  private busy = false;
 
   readonly socket: net.Socket;
+  /** Every reply goes out through this (socket-writer.ts), never socket.write(). */
+  private readonly out: SocketWriter;
 
   /**
    * Takes over an accepted connection's handle and reads it with `onread` into a slab
@@ -111,10 +157,16 @@ export class Session implements ReplyOwner, Subscriber {
       new RequestScanner({ maxArgs: c.session_max_args, maxBulk: c.session_max_bulk_len, maxInline: c.session_max_inline_len }),
       Math.max(c.session_max_bulk_len + 64 * 1024, 1024 * 1024 * 1024),
     );
+    this.sendLimit = c.session_send_bufsize;
     this.setAuthed(c.session_auth === "");
     socket.setNoDelay(true);
     if (c.session_keepalive_period > 0) socket.setKeepAlive(true, c.session_keepalive_period);
-    socket.on("drain", () => this.maybeResume());
+    this.out = new SocketWriter(socket, () => {
+      // A large reply may be half written (pump()).
+      if (this.headSent > 0 || this.queue.peek()?.done === true) flusher.session(this);
+      this.wakeParked();
+      this.maybeResume();
+    });
     socket.on("error", () => {}); // the close event follows; errors are normal client churn
     socket.on("close", () => this.onClose());
     socket.resume();
@@ -147,7 +199,7 @@ export class Session implements ReplyOwner, Subscriber {
     const max = this.ctx.config.session_max_pipeline;
     this.stalled = true; // until the reader runs dry
     while (!this.quitting && !this.closed) {
-      if (this.queue.length >= max) {
+      if (this.queue.length >= max || this.held + this.out.pending > this.sendLimit) {
         this.pauseReading();
         return;
       }
@@ -203,7 +255,7 @@ export class Session implements ReplyOwner, Subscriber {
     const c = this.ctx.config;
     if (this.queue.length > c.session_max_pipeline / 2) return;
     if ((this.drainBarrier || this.heldScan) && this.queue.length > 0) return;
-    if (this.socket.writableLength > c.session_send_bufsize) return;
+    if (this.held + this.out.pending > this.sendLimit) return;
     this.readPaused = false;
     this.process();
     if (!this.readPaused && !this.closed) this.socket.resume();
@@ -215,16 +267,64 @@ export class Session implements ReplyOwner, Subscriber {
 
   /** A request's reply arrived; only the head of the FIFO can unblock a write. */
   onReply(req: Req): void {
+    if (this.closed) return; // nobody will write it: do not keep it
     if (req.transform === Transform.SlotsScan) this.applyScanFilter(req);
-    if (req === this.queue.peek()) flusher.session(this);
+    this.held += req.replyEnd - req.replyStart;
+    if (req !== this.queue.peek()) return;
+    // The only request in flight is answered at once (nothing else could share the write);
+    // with a pipeline, replies are gathered for one write per turn.
+    if (DIRECT && this.queue.length === 1 && !this.dirty && this.parked === null) this.flush();
+    else flusher.session(this);
   }
 
-  /** Writes the completed prefix of the FIFO in one write. */
+  // ------------------------------------------------------------------------------------
+  // Memory per client (see the top of the file)
+
+  admit(req: Req): Admit {
+    if (this.closed) return Admit.Discard;
+    const queued = this.out.pending;
+    if (queued + this.held <= this.sendLimit) return Admit.Take;
+    return req === this.queue.peek() && queued <= this.sendLimit ? Admit.Take : Admit.Park;
+  }
+
+  sink(): ReplySink {
+    return this;
+  }
+
+  waitForRoom(c: RoomWaiter): void {
+    if (this.parked === null) this.parked = [c];
+    else if (!this.parked.includes(c)) this.parked.push(c);
+  }
+
+  get written(): number {
+    return this.out.taken;
+  }
+
+  evict(why: string): void {
+    if (this.closed) return;
+    log.info(`session ${this.id} from ${this.socket.remoteAddress}: closed, ${why}`);
+    this.close();
+  }
+
+  private setBusy(v: boolean): void {
+    this.busy = v;
+    flusher.busySessions += v ? 1 : -1;
+  }
+
+  /** Lets parked connections try again (each parks anew if there is still no room). */
+  private wakeParked(): void {
+    const list = this.parked;
+    if (list === null) return;
+    this.parked = null;
+    for (let i = 0; i < list.length; i++) list[i]!.roomAvailable(this);
+  }
+
+  /** Writes the completed prefix of the FIFO in one write (large replies: see pump()). */
   flush(): void {
     const q = this.queue;
     if (this.closed) return;
     let n = 0;
-    let total = 0;
+    let total = -this.headSent;
     for (;;) {
       const r = q.at(n);
       if (r === undefined || !r.done) break;
@@ -235,32 +335,45 @@ export class Session implements ReplyOwner, Subscriber {
     const stats = this.ctx.stats;
     const now = performance.now();
     let breakOnFailure = false;
-    if (n === 1) {
+    if (total > COPY_LIMIT || this.headSent > 0) {
+      breakOnFailure = this.pump(now);
+    } else if (n === 1) {
+      this.held -= total;
       const r = q.shift()!;
       stats.record(r, now);
       breakOnFailure = r.failed;
-      this.socket.write(r.reply!.subarray(r.replyStart, r.replyEnd));
-    } else if (total <= 256 * 1024) {
+      // A reply is a view of a backend's 64 KiB receive buffer. If it will wait in the socket's
+      // queue (the client is not keeping up), a small one is copied so that it does not keep
+      // the whole receive buffer alive.
+      if (total <= SMALL_REPLY && this.out.pending > 0) this.out.write(Buffer.from(r.reply!.subarray(r.replyStart, r.replyEnd)));
+      else this.out.write(r.reply!.subarray(r.replyStart, r.replyEnd));
+    } else {
+      this.held -= total;
       const out = Buffer.allocUnsafe(total);
       let p = 0;
+      // Replies that follow each other in one backend read are copied as one run: each copy
+      // call costs a typed-array view and accessor calls inside Buffer#copy.
+      let runBuf: Buffer | null = null;
+      let runStart = 0;
+      let runEnd = 0;
       for (let i = 0; i < n; i++) {
         const r = q.shift()!;
         stats.record(r, now);
         if (r.failed) breakOnFailure = true;
-        p += copyRange(r.reply!, r.replyStart, r.replyEnd, out, p);
+        const b = r.reply!;
+        if (b === runBuf && r.replyStart === runEnd) {
+          runEnd = r.replyEnd;
+          continue;
+        }
+        if (runBuf !== null) p += copyRange(runBuf, runStart, runEnd, out, p);
+        runBuf = b;
+        runStart = r.replyStart;
+        runEnd = r.replyEnd;
       }
-      this.socket.write(out);
-    } else {
-      // Large replies go out as they are (no copy), corked into one writev.
-      this.socket.cork();
-      for (let i = 0; i < n; i++) {
-        const r = q.shift()!;
-        stats.record(r, now);
-        if (r.failed) breakOnFailure = true;
-        this.socket.write(r.reply!.subarray(r.replyStart, r.replyEnd));
-      }
-      this.socket.uncork();
+      if (runBuf !== null) copyRange(runBuf, runStart, runEnd, out, p);
+      this.out.write(out);
     }
+    if (this.busy && q.length === 0) this.setBusy(false);
     if (breakOnFailure && this.ctx.config.session_break_on_failure) {
       this.close();
       return;
@@ -269,11 +382,44 @@ export class Session implements ReplyOwner, Subscriber {
       this.socket.end();
       return;
     }
+    // Connections parked on this session look again: the head may have changed, or room come.
+    if (this.parked !== null) this.wakeParked();
     if (this.readPaused || this.stalled) {
-      if (this.socket.writableLength > this.ctx.config.session_send_bufsize) return; // wait for drain
+      if (this.held + this.out.pending > this.sendLimit) return; // wait for drain
       this.maybeResume();
-    } else if (this.socket.writableLength > this.ctx.config.session_send_bufsize) {
+    } else if (this.held + this.out.pending > this.sendLimit) {
       this.pauseReading();
+    }
+  }
+
+  /**
+   * Large replies go out as views of their buffers (no copy), at most SLICE bytes ahead of
+   * what the kernel has taken; the rest stays in the FIFO (counted in held) until 'drain'.
+   * A write the kernel takes at once completes at once, so a fast client gets slice after
+   * slice in this one call; a slow client shows its progress slice by slice, which is what
+   * PARK_LIMIT watches (the writer's `taken` moves only when a slice is taken whole).
+   * Returns whether a reply written whole was a proxy failure (session_break_on_failure).
+   */
+  private pump(now: number): boolean {
+    const q = this.queue;
+    const out = this.out;
+    let failed = false;
+    for (;;) {
+      const r = q.peek();
+      if (r === undefined || !r.done) return failed;
+      if (out.pending >= SLICE) return failed; // the writer's drain calls flush again
+      const from = r.replyStart + this.headSent;
+      const len = Math.min(r.replyEnd - from, SLICE);
+      if (!out.write(r.reply!.subarray(from, from + len))) return failed; // the socket is gone
+      this.held -= len;
+      if (from + len < r.replyEnd) {
+        this.headSent += len;
+        continue;
+      }
+      q.shift();
+      this.headSent = 0;
+      this.ctx.stats.record(r, now);
+      if (r.failed) failed = true;
     }
   }
 
@@ -307,6 +453,7 @@ export class Session implements ReplyOwner, Subscriber {
     req.resp3 = this.resp3;
     req.t0 = this.t0;
     this.queue.push(req);
+    if (!this.busy) this.setBusy(true);
 
     // Redis's order: arity (of the command, then of its subcommand), then authentication.
     if (argc < cmd.minArgs || argc > cmd.maxArgs) {
@@ -469,7 +616,7 @@ export class Session implements ReplyOwner, Subscriber {
   pushMessage(frame: Buffer): void {
     if (this.closed) return;
     const c = this.ctx.config;
-    if (this.socket.writableLength > c.session_max_pubsub_bufsize || this.queue.length > c.session_max_pipeline * 4) {
+    if (this.held + this.out.pending > c.session_max_pubsub_bufsize || this.queue.length > c.session_max_pipeline * 4) {
       log.info(`session ${this.id}: subscriber does not read its messages, closing`);
       this.close();
       return;
@@ -477,6 +624,7 @@ export class Session implements ReplyOwner, Subscriber {
     const r = new Req();
     r.owner = this;
     this.queue.push(r);
+    if (!this.busy) this.setBusy(true);
     r.completeWith(frame, false);
   }
 
@@ -675,6 +823,7 @@ export class Session implements ReplyOwner, Subscriber {
     const req = new Req();
     req.owner = this;
     this.queue.push(req);
+    if (!this.busy) this.setBusy(true);
     req.completeWith(errorReply(E.protocolError(text)), true);
   }
 
@@ -693,16 +842,21 @@ export class Session implements ReplyOwner, Subscriber {
     this.tx = null;
     this.subs?.dropAll();
     this.ctx.blocking.abandon(this);
-    // Records still waiting on backends keep their owner pointer; their replies land in a
-    // FIFO nobody reads, which the GC collects with this session.
+    // Drop every reply held for this client now. Records still waiting on backends keep their
+    // owner pointer; admit() says Discard for them, so their replies are skipped, not kept.
+    this.queue.drain();
+    if (this.busy) this.setBusy(false);
+    this.held = 0;
+    this.headSent = 0;
+    this.wakeParked();
     this.ctx.sessionClosed(this);
   }
 
   /** Periodic check for the idle and send timeouts. */
   tick(now: number): void {
     const c = this.ctx.config;
-    if (this.socket.writableLength > 0) {
-      const written = this.socket.bytesWritten;
+    if (this.out.pending > 0) {
+      const written = this.out.taken;
       if (written !== this.lastWritten) {
         this.lastWritten = written;
         this.lastWriteProgress = now;
@@ -737,3 +891,10 @@ function argvOf(buf: Buffer, args: Int32Array, argc: number): Buffer[] {
   for (let i = 0; i < argc; i++) out[i] = buf.subarray(args[2 * i], args[2 * i + 1]);
   return out;
 }
+const DIRECT = process.env.SLOTWAY_EXP_DIRECT !== "0";
+/** Replies up to this size are copied rather than queued as views of a receive buffer. */
+const SMALL_REPLY = 16 * 1024;
+/** Above this, completed replies are not copied into one buffer but pumped (pump()). */
+const COPY_LIMIT = 256 * 1024;
+/** The most bytes handed to a socket ahead of what the kernel has taken, for large replies. */
+const SLICE = 64 * 1024;

@@ -4,7 +4,7 @@
 // forward/redis.ts), so the exclusive connection to the target sees every key. This is the
 // rare path (migrating slots only) and may allocate.
 
-import { Req, type ReplyOwner } from "./request.js";
+import { Admit, Req, type ReplyOwner } from "./request.js";
 import type { Router } from "./router.js";
 import { commandByName, keyIndexesOf, type CommandInfo } from "../core/command-table.js";
 import { KeyList } from "../core/key-specs.js";
@@ -25,6 +25,14 @@ class SettleGroup implements ReplyOwner {
 
   alive(): boolean {
     return !this.cancelled;
+  }
+
+  // An EXISTS reply is an integer: taken at once, nothing parks on it.
+  admit(): Admit {
+    return this.cancelled ? Admit.Discard : Admit.Take;
+  }
+  sink(): null {
+    return null;
   }
 
   onReply(r: Req): void {

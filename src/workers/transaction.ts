@@ -20,7 +20,7 @@
 // In a migrating slot each command's keys are moved to the target first (settle.ts); with the
 // semi-async method (keys stay on the source) the binding waits for the migration to end.
 
-import { Req, countSlot, uncountSlot, type ReplyOwner } from "./request.js";
+import { Admit, Req, countSlot, uncountSlot, type ReplyOwner } from "./request.js";
 import { LOCKED, MIGRATING, ONLINE, FORWARD_SEMI_ASYNC } from "../core/slot-table.js";
 import { errorReply, OK, EMPTY_ARRAY, NULL_RESP3 } from "../core/resp-encoder.js";
 import type { BackendConn } from "./backend-conn.js";
@@ -81,6 +81,15 @@ class TxLeg implements ReplyOwner {
     readonly answer: Buffer | null) {}
   alive(): boolean {
     return true;
+  }
+
+  // A leg's reply is one reply, relayed to its client: taken at once, within the client's
+  // "session_send_bufsize plus one reply" (session.ts); nothing parks on it.
+  admit(): Admit {
+    return Admit.Take;
+  }
+  sink(): null {
+    return null;
   }
   onReply(leg: Req): void {
     this.tx.legDone(this, leg);
@@ -506,7 +515,7 @@ export class Transaction {
     this.conn = null;
     this.slot = -1;
     const leg = new Req();
-    leg.owner = { alive: () => true, onReply: (r: Req) => this.discarded(conn, r) };
+    leg.owner = { alive: () => true, onReply: (r: Req) => this.discarded(conn, r), admit: () => Admit.Take, sink: () => null };
     leg.slot = slot;
     conn.send(leg, DISCARD_BYTES, 0, DISCARD_BYTES.length);
     this.pump();

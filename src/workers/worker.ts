@@ -10,6 +10,7 @@
 // backend addresses, slot changes (to re-dispatch held requests), online state, config
 // reloads, and asks them for stats. Workers never block: everything here is callbacks.
 
+import { performance } from "node:perf_hooks";
 import net from "node:net";
 import { parentPort, workerData } from "node:worker_threads";
 import { SlotTable, ONLINE } from "../core/slot-table.js";
@@ -39,6 +40,7 @@ let config: ProxyConfig = init.config;
 setLogLevel(config.log_level);
 const table = new SlotTable(init.slotTable);
 const clientCount = new Int32Array(init.clients);
+const myClients = 1 + init.index;
 setInflightRow(new Int32Array(init.inflight), init.index * SLOT_COUNT);
 
 export function routerSettings(c: ProxyConfig): RouterSettings {
@@ -98,7 +100,10 @@ const ctx: WorkerContext = {
     ];
   },
   sessionClosed(s: Session) {
-    if (sessions.delete(s)) Atomics.sub(clientCount, 0, 1);
+    if (sessions.delete(s)) {
+      Atomics.sub(clientCount, myClients, 1);
+      Atomics.sub(clientCount, 0, 1);
+    }
   },
 };
 
@@ -118,6 +123,9 @@ function onConnection(socket: net.Socket): void {
   const holder = socket as unknown as { _handle: unknown };
   const handle = holder._handle;
   holder._handle = null;
+  // Counted as ours before the session exists: if this worker dies from here on, the control
+  // thread takes this word out of the total (worker-set.ts), never more than was added.
+  Atomics.add(clientCount, myClients, 1);
   stats.sessionsTotal++;
   const s = new Session(handle, ctx);
   sessions.add(s);
@@ -176,6 +184,11 @@ port.on("message", (m: MainToWorker) => {
       return;
     case "shutdown":
       for (const s of sessions) s.close();
+      send({ t: "ack", seq: m.seq });
+      return;
+    case "crash":
+      // Test hook: an uncaught exception outside any handler, as a bug would raise one.
+      if (process.env.SLOTWAY_TEST_HOOKS === "1") setImmediate(() => { throw new Error("crash requested by test hook"); });
       send({ t: "ack", seq: m.seq });
       return;
   }

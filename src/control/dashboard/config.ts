@@ -14,6 +14,7 @@ export interface DashboardConfig {
   coordinator_auth: string;
   product_name: string;
   product_auth: string;
+  proxy_admin_secret: string;
   admin_addr: string;
   migration_method: string;
   migration_parallel_slots: number;
@@ -84,6 +85,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     check: (v: string) => (PRODUCT_RE.test(v) ? undefined : `bad product name = ${v}`),
   },
   { key: "product_auth", kind: "string", def: "", doc: "password of the backend servers (and part of the proxies' xauth)" },
+  { key: "proxy_admin_secret", kind: "string", def: "", doc: "slotway: the proxies' admin_secret, sent to them with every call (empty: none)" },
   { key: "admin_addr", kind: "string", def: "0.0.0.0:18080", doc: "HTTP API listen address", check: checkAddr },
   {
     key: "migration_method", kind: "string", def: "semi-async", doc: "sync | semi-async (codis-server) | redis (vanilla Redis/Valkey)",

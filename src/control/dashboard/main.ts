@@ -152,7 +152,10 @@ async function runWithLog(values: Record<string, string | boolean | undefined>, 
     }
   }
 
-  const topom = new Topom({ config, store, connect: defaultConnect, log, hostAdmin: v("host-admin"), version: VERSION });
+  const topom = new Topom({
+    config, store, connect: defaultConnect, log, hostAdmin: v("host-admin"), version: VERSION,
+    ...(config.proxy_admin_secret ? { proxyClient: { adminSecret: config.proxy_admin_secret } } : {}),
+  });
   const stopped = new Promise<void>((resolve) => {
     topom.onClosed = resolve;
   });
