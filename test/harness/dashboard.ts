@@ -27,6 +27,13 @@ export interface DashboardOptions {
   config?: Record<string, string | number>;
   /** Extra environment (e.g. SLOTWAY_FAILPOINT). */
   env?: Record<string, string>;
+  /**
+   * Extra command-line flags (default: --log-level INFO). A coordinator flag (--filesystem,
+   * --etcd, --etcdv2, --zookeeper) replaces the default file store of dashboard.toml.
+   */
+  args?: string[];
+  /** Wait until the API answers (default true); false for a dashboard expected to exit. */
+  waitOnline?: boolean;
 }
 
 export interface Dashboard {
@@ -41,9 +48,10 @@ export interface Dashboard {
   overview(): Promise<Overview>;
   /** Text of GET /metrics. */
   metrics(): Promise<string>;
-  /** Resolves when the process has exited (it may kill itself at a failpoint). */
-  exited: Promise<void>;
-  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Resolves with the exit code when the process has exited (it may kill itself at a failpoint). */
+  exited: Promise<number | null>;
+  /** Stops it (SIGKILL after 10 s) and resolves with its exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
   /** Stops it and starts a new process on the same store and port, with other env / config if given. */
   restart(env?: Record<string, string>, config?: Record<string, string | number>): Promise<Dashboard>;
 }
@@ -55,18 +63,19 @@ export async function startDashboard(opts: DashboardOptions = {}, dir?: string, 
   const p = port ?? (await freePort());
   const product = opts.product ?? PRODUCT;
   const cfg = path.join(d, "dashboard.toml");
+  const storeFlag = (opts.args ?? []).some((a) => /^--(filesystem|etcd|etcdv2|zookeeper)(=|$)/.test(a));
   const keys: Record<string, string | number> = {
-    coordinator_name: "filesystem", coordinator_addr: opts.storeDir ?? path.join(d, "store"), product_name: product,
-    admin_addr: `127.0.0.1:${p}`, migration_parallel_slots: 8, ...opts.config,
+    ...(storeFlag ? {} : { coordinator_name: "filesystem", coordinator_addr: opts.storeDir ?? path.join(d, "store") }),
+    product_name: product, admin_addr: `127.0.0.1:${p}`, migration_parallel_slots: 8, ...opts.config,
   };
   writeFileSync(cfg, Object.entries(keys).map(([k, v]) => `${k} = ${JSON.stringify(v)}`).join("\n") + "\n");
-  const proc = spawn(process.execPath, [CLI, "dashboard", "--config", cfg, "--log-level", "INFO"], {
-    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env },
+  const proc = spawn(process.execPath, [CLI, "dashboard", "--config", cfg, ...(opts.args ?? ["--log-level", "INFO"])], {
+    stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env }, cwd: d,
   });
   let out = "";
   proc.stdout!.on("data", (b: Buffer) => (out += b.toString()));
   proc.stderr!.on("data", (b: Buffer) => (out += b.toString()));
-  const exited = new Promise<void>((r) => proc.once("exit", () => r()));
+  const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
   const base = `http://127.0.0.1:${p}`;
   const X = xauth(product);
   const dash: Dashboard = {
@@ -84,8 +93,9 @@ export async function startDashboard(opts: DashboardOptions = {}, dir?: string, 
       running.delete(dash);
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const t = setTimeout(() => proc.kill("SIGKILL"), 10_000);
-      await exited;
+      const code = await exited;
       clearTimeout(t);
+      return code;
     },
     async restart(env, config) {
       await dash.stop();
@@ -93,6 +103,7 @@ export async function startDashboard(opts: DashboardOptions = {}, dir?: string, 
     },
   };
   running.add(dash);
+  if (opts.waitOnline === false) return dash;
   await Promise.race([
     until("dashboard online", () => dash.get("/topom").then(() => true), 15_000, 50),
     exited.then(() => {

@@ -10,7 +10,7 @@ import type { Stats } from "../../src/control/models.js";
 import { xauth } from "../../src/control/xauth.js";
 import { listDashboards, listProxies, openStore, readTopom } from "../../src/control/store/index.js";
 import { codisAdmin, startCodisProxy, stopAllCodisProxies } from "../harness/codis-tools.js";
-import { startDashboardProc, stopAllDashboards, type DashboardProc } from "../harness/dashboard-proc.js";
+import { startDashboard, stopAllDashboards, type Dashboard } from "../harness/dashboard.js";
 import { startEtcd, stopAllEtcd, type EtcdServer } from "../harness/etcd.js";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
 import { startSlotway, stopAllSlotway } from "../harness/slotway.js";
@@ -57,10 +57,10 @@ const cases: Case[] = [
 
 describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
   const product = `fleet_${c.name}`;
-  let d: DashboardProc;
+  let d: Dashboard;
 
   it("a slotway dashboard and proxy keep the cluster in the store; codis-admin lists and dumps it", async () => {
-    d = await startDashboardProc(product, ['migration_method = "semi-async"'], [c.slotwayFlag, c.addr(), "--log-level", "WARN"]);
+    d = await startDashboard({ product, config: { migration_method: "semi-async" }, args: [c.slotwayFlag, c.addr(), "--log-level", "WARN"] });
     for (const gid of [1, 2]) await d.put(`/api/topom/group/create/{x}/${gid}`);
     await d.put(`/api/topom/group/add/{x}/1/${g1.addr}`);
     await d.put(`/api/topom/group/add/{x}/2/${g2.addr}`);
@@ -121,18 +121,18 @@ describe.each(cases)("codis tools on a slotway cluster in $name", (c) => {
   it("codis-admin --remove-lock removes the lock a slotway dashboard holds (codis's persistent lock)", async () => {
     // A dashboard killed outright leaves its lock, as codis's does; a second one is refused...
     await d.stop("SIGKILL");
-    const second = await startDashboardProc(product, [], [c.slotwayFlag, c.addr()], false);
+    const second = await startDashboard({ product, args: [c.slotwayFlag, c.addr()], waitOnline: false });
     expect(await second.exited).toBe(1);
     expect(second.output()).toMatch(/lock/);
     // ...until the lock is removed, here by codis's own tool.
     const rm = await codisAdmin(["--remove-lock", `--product=${product}`, `${c.codisFlag}=${c.addr()}`]);
     expect(rm.code, rm.stderr).toBe(0);
-    const third = await startDashboardProc(product, [], [c.slotwayFlag, c.addr()]);
+    const third = await startDashboard({ product, args: [c.slotwayFlag, c.addr()] });
     const groups = (await third.get<{ stats: { group: { models: { id: number }[] } } }>("/topom")).stats.group.models;
     expect(groups.map((g) => g.id)).toEqual([1, 2]);
     // codis-dashboard's --remove-lock does the same before starting.
     await third.stop("SIGKILL");
-    const fourth = await startDashboardProc(product, [], [c.slotwayFlag, c.addr(), "--remove-lock"]);
+    const fourth = await startDashboard({ product, args: [c.slotwayFlag, c.addr(), "--remove-lock"] });
     expect(fourth.output()).toContain("force remove-lock OK");
     expect(await fourth.stop()).toBe(0);
     // A clean stop releases it: codis-admin lists the product without a dashboard.

@@ -8,7 +8,7 @@ import { RawClient } from "../harness/resp-client.js";
 import { ProxyAdmin, httpRequest, clientsOnEachWorker, until, sleep } from "../harness/admin.js";
 import { slotOfKey } from "../../src/core/slot.js";
 import { exposureWarning, isLoopbackHost, SECRET_HEADER } from "../../src/control/admin-secret.js";
-import { startDashboardProc, stopAllDashboards } from "../harness/dashboard-proc.js";
+import { startDashboard, stopAllDashboards } from "../harness/dashboard.js";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -199,7 +199,7 @@ describe("admin secret", () => {
 
   it("slotway's dashboard drives proxies that have an admin_secret when it is given the same proxy_admin_secret", async () => {
     const store = mkdtempSync(path.join(tmpdir(), "slotway-secret-store-"));
-    const d = await startDashboardProc("sec", ['coordinator_name = "filesystem"', `coordinator_addr = "${store}"`, 'proxy_admin_secret = "s3cret"'], []);
+    const d = await startDashboard({ product: "sec", storeDir: store, config: { proxy_admin_secret: "s3cret" }, args: [] });
     const good = await startSlotway({ workers: 1, config: { product_name: "sec", admin_secret: "s3cret" }, args: ["--dashboard", d.addr] });
     const bad = await startSlotway({ workers: 1, config: { product_name: "sec", admin_secret: "another" }, args: ["--dashboard", d.addr] });
     await until("the proxy with the dashboard's secret to be online", async () => {
