@@ -1,11 +1,11 @@
 // Starts a real single-member etcd (Debian's etcd-server, /usr/bin/etcd) on free loopback ports,
 // with its v2 API enabled.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "./ports.js";
+import { startServerProc, withPortRetries } from "./server-proc.js";
 
 export interface EtcdServer {
   /** "127.0.0.1:<client port>", a codis coordinator_addr. */
@@ -19,15 +19,8 @@ const ETCD_BIN = process.env.ETCD_BIN ?? "/usr/bin/etcd";
 const servers = new Set<EtcdServer>();
 
 /** Starts etcd with a temp data folder and waits until /health says true. */
-export async function startEtcd(): Promise<EtcdServer> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await launch();
-    } catch (e) {
-      // Another process may grab a port between freePort() and etcd's bind: try new ones.
-      if (attempt >= 3) throw e;
-    }
-  }
+export function startEtcd(): Promise<EtcdServer> {
+  return withPortRetries(launch);
 }
 
 async function launch(): Promise<EtcdServer> {
@@ -47,42 +40,17 @@ async function launch(): Promise<EtcdServer> {
     // The v2 API too: codis 3.2 speaks it, and so does slotway's "etcdv2" store.
     "--enable-v2",
   ];
-  const child: ChildProcess = spawn(ETCD_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let spawnError: Error | undefined;
-  child.once("error", (e) => { spawnError = e; });
-
-  let stopped = false;
+  const proc = await startServerProc({
+    name: "etcd", bin: ETCD_BIN, args, dir, readyTimeoutMs: 15_000, ready: () => healthy(clientPort),
+  });
   const server: EtcdServer = {
     addr: `127.0.0.1:${clientPort}`,
     clientPort,
     async stop(kill = false) {
-      if (stopped) return;
-      stopped = true;
       servers.delete(server);
-      if (child.exitCode === null && child.signalCode === null && !spawnError) {
-        child.kill(kill ? "SIGKILL" : "SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await proc.stop(kill);
     },
   };
-
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (spawnError) { await server.stop(); throw new Error(`cannot start ${ETCD_BIN}: ${spawnError.message}`); }
-    if (child.exitCode !== null) { await server.stop(); throw new Error(`etcd exited early: ${stderr}`); }
-    if (await healthy(clientPort)) break;
-    if (Date.now() > deadline) {
-      await server.stop(true);
-      throw new Error(`etcd on ${clientPort} not healthy after 15 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
   servers.add(server);
   return server;
 }

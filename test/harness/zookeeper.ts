@@ -1,11 +1,11 @@
 // Starts a real standalone ZooKeeper (Debian's zookeeper package: /usr/share/java/zookeeper.jar,
 // run with the system java) on a free loopback port with a temp data folder.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort } from "./ports.js";
+import { startServerProc, withPortRetries } from "./server-proc.js";
 
 export interface ZkServer {
   /** "127.0.0.1:<port>", a codis coordinator_addr. */
@@ -20,15 +20,8 @@ const ZK_JAR = process.env.ZOOKEEPER_JAR ?? "/usr/share/java/zookeeper.jar";
 const servers = new Set<ZkServer>();
 
 /** Starts ZooKeeper and waits until it answers `ruok` with `imok`. */
-export async function startZookeeper(): Promise<ZkServer> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await launch();
-    } catch (e) {
-      // Another process may take the port between freePort() and the bind: try another.
-      if (attempt >= 3) throw e;
-    }
-  }
+export function startZookeeper(): Promise<ZkServer> {
+  return withPortRetries(launch);
 }
 
 async function launch(): Promise<ZkServer> {
@@ -48,45 +41,22 @@ async function launch(): Promise<ZkServer> {
     "maxSessionTimeout=60000",
     "",
   ].join("\n"));
-  const child: ChildProcess = spawn(JAVA, [
-    "-Xms16m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-    "-cp", ZK_JAR, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg,
-  ], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  let spawnError: Error | undefined;
-  child.once("error", (e) => { spawnError = e; });
-
-  let stopped = false;
+  const proc = await startServerProc({
+    name: "ZooKeeper", bin: JAVA, dir, readyTimeoutMs: 20_000,
+    args: [
+      "-Xms16m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+      "-cp", ZK_JAR, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg,
+    ],
+    ready: async () => (await fourLetter(port, "ruok")) === "imok",
+  });
   const server: ZkServer = {
     addr: `127.0.0.1:${port}`,
     port,
     async stop(kill = false) {
-      if (stopped) return;
-      stopped = true;
       servers.delete(server);
-      if (child.exitCode === null && child.signalCode === null && !spawnError) {
-        child.kill(kill ? "SIGKILL" : "SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
+      await proc.stop(kill);
     },
   };
-
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (spawnError) { await server.stop(); throw new Error(`cannot start ${JAVA} (ZooKeeper): ${spawnError.message}`); }
-    if (child.exitCode !== null) { await server.stop(); throw new Error(`ZooKeeper exited early: ${stderr}`); }
-    if ((await fourLetter(port, "ruok")) === "imok") break;
-    if (Date.now() > deadline) {
-      await server.stop(true);
-      throw new Error(`ZooKeeper on ${port} not answering after 20 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
   servers.add(server);
   return server;
 }
