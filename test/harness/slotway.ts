@@ -14,6 +14,14 @@ export interface GroupSpec {
   slots?: string;
 }
 
+/** Two groups of one server each, the usual split: group 1 slots 0-511, group 2 slots 512-1023. */
+export function twoGroups(a: string, b: string): GroupSpec[] {
+  return [
+    { id: 1, servers: [a], slots: "0-511" },
+    { id: 2, servers: [b], slots: "512-1023" },
+  ];
+}
+
 export interface SlotwayOptions {
   groups?: GroupSpec[];
   workers?: number;

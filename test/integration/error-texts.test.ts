@@ -4,7 +4,7 @@
 // slotway keeps from codis (refused commands, SELECT, AUTH) are listed at the end, with why.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
 import { sleep } from "../harness/wait.js";
 import { COMMANDS } from "../../src/core/command-table.js";
@@ -19,10 +19,7 @@ beforeAll(async () => {
     startRedis(), startRedis(), startRedis(), startRedis({ extraArgs: ["--cluster-enabled", "yes"] }),
   ]);
   proxy = await startSlotway({
-    groups: [
-      { id: 1, servers: [g1.addr], slots: "0-511" },
-      { id: 2, servers: [g2.addr], slots: "512-1023" },
-    ],
+    groups: twoGroups(g1.addr, g2.addr),
   });
   await cluster.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383");
   for (let i = 0; !(await cluster.command("CLUSTER", "INFO")).includes("cluster_state:ok"); i++) {

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { ProxyAdmin, httpRequest, until, type ProxyStatsJson } from "../harness/admin.js";
 import { RawClient } from "../harness/resp-client.js";
 import { xauth } from "../../src/control/xauth.js";
@@ -23,10 +23,7 @@ beforeAll(async () => {
   [g1, g2] = await Promise.all([startRedis({ password: PRODUCT_AUTH }), startRedis({ password: PRODUCT_AUTH })]);
   proxy = await startSlotway({
     workers: 2,
-    groups: [
-      { id: 1, servers: [g1.addr], slots: "0-511" },
-      { id: 2, servers: [g2.addr], slots: "512-1023" },
-    ],
+    groups: twoGroups(g1.addr, g2.addr),
     config: { product_auth: PRODUCT_AUTH, session_auth: "client-pw" },
   });
   admin = await new ProxyAdmin(proxy.adminAddr, "test", PRODUCT_AUTH).init();

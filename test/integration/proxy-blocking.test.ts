@@ -4,7 +4,7 @@
 // nor loses an element (the blocked command is unblocked, then re-issued on the new owner).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { ProxyAdmin, sleep, type SlotJson } from "../harness/admin.js";
 import { RawClient } from "../harness/resp-client.js";
 import { encodeCommand } from "../../src/core/resp-encoder.js";
@@ -17,10 +17,7 @@ const open: RawClient[] = [];
 
 beforeAll(async () => {
   [g1, g2, ref] = await Promise.all([startRedis(), startRedis(), startRedis()]);
-  const groups = [
-    { id: 1, servers: [g1.addr], slots: "0-511" },
-    { id: 2, servers: [g2.addr], slots: "512-1023" },
-  ];
+  const groups = twoGroups(g1.addr, g2.addr);
   [proxy, small] = await Promise.all([
     startSlotway({ groups, config: { slot_drain_timeout: "5s" } }),
     startSlotway({ groups, workers: 1, config: { backend_max_exclusive_conns: 2 } }),

@@ -2,7 +2,7 @@
 // proxy (src/workers/client-cmd.ts), in front of two real redis-servers.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
 import { ProxyAdmin } from "../harness/admin.js";
 import { decodeReply } from "../../src/core/resp-decoder.js";
@@ -14,10 +14,7 @@ const open: RawClient[] = [];
 
 beforeAll(async () => {
   [g1, g2, ref] = await Promise.all([startRedis(), startRedis(), startRedis()]);
-  const groups = [
-    { id: 1, servers: [g1.addr], slots: "0-511" },
-    { id: 2, servers: [g2.addr], slots: "512-1023" },
-  ];
+  const groups = twoGroups(g1.addr, g2.addr);
   [proxy, openProxy] = await Promise.all([
     startSlotway({ groups }),
     startSlotway({ groups, config: { proxy_allow_keys: true, proxy_allow_flushdb: true, proxy_allow_flushall: true } }),

@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
 import { slotOfKey } from "../../src/core/slot.js";
 
@@ -15,10 +15,7 @@ let viaProxy: Redis, direct: Redis, b1: Redis, b2: Redis;
 beforeAll(async () => {
   [g1, g2, ref] = await Promise.all([startRedis(), startRedis(), startRedis()]);
   proxy = await startSlotway({
-    groups: [
-      { id: 1, servers: [g1.addr], slots: "0-511" },
-      { id: 2, servers: [g2.addr], slots: "512-1023" },
-    ],
+    groups: twoGroups(g1.addr, g2.addr),
   });
   viaProxy = new Redis({ port: proxy.port, lazyConnect: true, maxRetriesPerRequest: 0 });
   direct = new Redis({ port: ref.port, lazyConnect: true });

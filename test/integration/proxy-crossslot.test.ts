@@ -5,7 +5,7 @@
 // "first-key" brings back codis's routing by one key.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
 import { ProxyAdmin } from "../harness/admin.js";
 import { monitor, type Monitored } from "../harness/monitor.js";
@@ -24,10 +24,7 @@ let A = "", B = "", C = "";
 
 beforeAll(async () => {
   [g1, g2, ref] = await Promise.all([startRedis(), startRedis(), startRedis()]);
-  const groups = [
-    { id: 1, servers: [g1.addr], slots: "0-511" },
-    { id: 2, servers: [g2.addr], slots: "512-1023" },
-  ];
+  const groups = twoGroups(g1.addr, g2.addr);
   [proxy, firstKey] = await Promise.all([
     startSlotway({ groups }),
     startSlotway({ groups, config: { proxy_crossslot: "first-key" } }),

@@ -3,7 +3,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { Redis } from "ioredis";
 import { createHash } from "node:crypto";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { RawClient } from "../harness/resp-client.js";
 import { encodeCommand } from "../../src/core/resp-encoder.js";
 import { slotOfKey } from "../../src/core/slot.js";
@@ -14,10 +14,7 @@ let proxy: Slotway;
 beforeAll(async () => {
   [g1, g2] = await Promise.all([startRedis(), startRedis()]);
   proxy = await startSlotway({
-    groups: [
-      { id: 1, servers: [g1.addr], slots: "0-511" },
-      { id: 2, servers: [g2.addr], slots: "512-1023" },
-    ],
+    groups: twoGroups(g1.addr, g2.addr),
     config: { backend_recv_timeout: "5s" },
   });
 });

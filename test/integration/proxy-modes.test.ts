@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, writeConfig, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, writeConfig, type Slotway, twoGroups } from "../harness/slotway.js";
 import { ProxyAdmin, clientsOnEachWorker, httpRequest, sleep, until, type SlotJson } from "../harness/admin.js";
 import { RawClient } from "../harness/resp-client.js";
 import { freePort } from "../harness/ports.js";
@@ -256,10 +256,7 @@ describe("SIGHUP reload", () => {
     const p = await startSlotway({
       workers: 2,
       config: base,
-      groups: [
-        { id: 1, servers: [g1.addr], slots: "0-511" },
-        { id: 2, servers: [g2.addr], slots: "512-1023" },
-      ],
+      groups: twoGroups(g1.addr, g2.addr),
     });
     const admin = await new ProxyAdmin(p.adminAddr).init();
     const key = keyIn((s) => s < 512, "hup");

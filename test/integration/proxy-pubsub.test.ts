@@ -5,7 +5,7 @@
 // channel's slot moves to another group.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { ProxyAdmin, clientsOnEachWorker, sleep, type SlotJson } from "../harness/admin.js";
 import { RawClient } from "../harness/resp-client.js";
 import { slotOfKey } from "../../src/core/slot.js";
@@ -17,10 +17,7 @@ const open: RawClient[] = [];
 
 beforeAll(async () => {
   [g1, g2, ref] = await Promise.all([startRedis(), startRedis(), startRedis()]);
-  const groups = [
-    { id: 1, servers: [g1.addr], slots: "0-511" },
-    { id: 2, servers: [g2.addr], slots: "512-1023" },
-  ];
+  const groups = twoGroups(g1.addr, g2.addr);
   [pa, pb] = await Promise.all([startSlotway({ groups }), startSlotway({ groups })]);
   admins = await Promise.all([pa, pb].map((p) => new ProxyAdmin(p.adminAddr).init()));
 });

@@ -3,7 +3,7 @@
 // does to an open transaction (waits for EXEC within the drain bound, or discards it cleanly).
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { startRedis, stopAllRedis, type RedisServer } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { startSlotway, stopAllSlotway, type Slotway, twoGroups } from "../harness/slotway.js";
 import { ProxyAdmin, sleep, type SlotJson } from "../harness/admin.js";
 import { RawClient } from "../harness/resp-client.js";
 import { encodeCommand } from "../../src/core/resp-encoder.js";
@@ -19,10 +19,7 @@ const EXECABORT = "-EXECABORT Transaction discarded because of previous errors.\
 beforeAll(async () => {
   [g1, g2, ref] = await Promise.all([startRedis(), startRedis(), startRedis()]);
   proxy = await startSlotway({
-    groups: [
-      { id: 1, servers: [g1.addr], slots: "0-511" },
-      { id: 2, servers: [g2.addr], slots: "512-1023" },
-    ],
+    groups: twoGroups(g1.addr, g2.addr),
     config: { slot_drain_timeout: "3s" },
   });
   admin = await new ProxyAdmin(proxy.adminAddr).init();
