@@ -780,8 +780,9 @@ const PAD = "ü".repeat(100_000);
 function buildChildBundle(): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), "slotway-storekid-"));
   mkdirSync(path.join(dir, "store"));
-  for (const name of ["store", "layout", "file-store", "etcd-store", "etcd2-store", "zk-store"]) {
-    const src = readFileSync(path.join(REPO, "src/control/store", `${name}.ts`), "utf8");
+  for (const file of readdirSync(path.join(REPO, "src/control/store")).filter((f) => f.endsWith(".ts"))) {
+    const name = file.slice(0, -3);
+    const src = readFileSync(path.join(REPO, "src/control/store", file), "utf8");
     const out = ts.transpileModule(src, {
       compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
     });

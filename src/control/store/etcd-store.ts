@@ -20,6 +20,7 @@
 import { Etcd3, type IOptions, type ITxnResponse, type Lease, type Watcher } from "etcd3";
 import { StoreLockedError, type Ephemeral, type Store } from "./store.js";
 import { checkDir, checkKey } from "./layout.js";
+import { EphemeralLife, asError, withDeadline } from "./common.js";
 
 export interface EtcdStoreOptions {
   /** "user:password" (codis coordinator_auth); empty or absent for none. */
@@ -221,37 +222,25 @@ export class EtcdStore implements Store {
     checkKey(key);
     this.checkOpen();
     const lease = this.client.lease(this.ttl);
-    let lose!: (why: Error) => void;
-    const lost = new Promise<Error>((r) => { lose = r; });
-    let done = false;
-    const finish = (why: Error): void => {
-      if (done) return;
-      done = true;
-      void watcher?.cancel().catch(() => undefined);
-      lose(why);
-    };
-    lease.on("lost", (err: Error) => finish(err));
+    const life = new EphemeralLife();
     let watcher: Watcher | undefined;
+    life.onEnd = () => void watcher?.cancel().catch(() => undefined);
+    lease.on("lost", (err: Error) => life.end(err));
     try {
       const leaseId = await this.call("grant lease for", key, () => lease.grant());
       const res = await this.call("create ephemeral", key, () =>
         this.client.if(key, "Create", "==", 0).then(this.client.put(key).value(value).lease(leaseId)).commit());
       if (!res.succeeded) throw new Error(`etcd: create ephemeral ${key} on ${this.hosts.join(",")} failed: node already exists`);
       watcher = await this.call("watch", key, () => this.client.watch().key(key).create());
-      watcher.on("delete", () => finish(new Error(`node ${key} was deleted`)));
+      watcher.on("delete", () => life.end(new Error(`node ${key} was deleted`)));
     } catch (e) {
-      done = true;
+      life.onEnd = () => {};
+      life.end(asError(e));
       await this.revokeQuietly(lease);
       throw e;
     }
-    return {
-      lost,
-      remove: async () => {
-        finish(new Error("removed"));
-        // Revoking the lease deletes the key with it.
-        await this.call("remove ephemeral", key, () => lease.revoke());
-      },
-    };
+    // Revoking the lease deletes the key with it.
+    return life.handle(() => this.call("remove ephemeral", key, () => lease.revoke()).then(() => undefined));
   }
 
   async close(): Promise<void> {
@@ -298,18 +287,12 @@ export class EtcdStore implements Store {
   /** Runs one etcd call under the timeout, turning every failure into one readable error. */
   private async call<T>(op: string, key: string | undefined, run: () => Promise<T>): Promise<T> {
     this.checkOpen();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
     try {
-      return await Promise.race([run(), timeout]);
+      return await withDeadline(this.timeoutMs, run);
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       const what = key === undefined ? op : `${op} ${key}`;
       throw new Error(`etcd: ${what} on ${this.hosts.join(",")} failed: ${msg}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -15,6 +15,7 @@
 import http from "node:http";
 import { StoreLockedError, type Ephemeral, type Store } from "./store.js";
 import { checkDir, checkKey } from "./layout.js";
+import { EphemeralLife, asError, withDeadline } from "./common.js";
 import { parseEtcdAuth, parseEtcdHosts } from "./etcd-store.js";
 
 export interface Etcd2StoreOptions {
@@ -169,28 +170,15 @@ export class Etcd2Store implements Store {
     await this.call("create ephemeral", key, async () => {
       this.ok(await this.request("PUT", key, { prevExist: "false" }, { value, ttl: String(this.ttl) }));
     });
-    let lose!: (why: Error) => void;
-    const lost = new Promise<Error>((r) => { lose = r; });
-    let done = false;
-    const finish = (why: Error): void => {
-      if (done) return;
-      done = true;
-      clearInterval(timer);
-      lose(why);
-    };
+    const life = new EphemeralLife();
     const timer = setInterval(() => {
       this.call("refresh ephemeral", key, async () => {
         this.ok(await this.request("PUT", key, { prevExist: "true" }, { refresh: "true", ttl: String(this.ttl) }));
-      }).catch((e: unknown) => finish(e instanceof Error ? e : new Error(String(e))));
+      }).catch((e: unknown) => life.end(asError(e)));
     }, Math.max(100, (this.ttl * 1000) / 2));
     timer.unref();
-    return {
-      lost,
-      remove: async () => {
-        finish(new Error("removed"));
-        await this.delete(key);
-      },
-    };
+    life.onEnd = () => clearInterval(timer);
+    return life.handle(() => this.delete(key));
   }
 
   async close(): Promise<void> {
@@ -277,18 +265,12 @@ export class Etcd2Store implements Store {
   /** Runs one logical operation under the deadline, with one readable error. */
   private async call<T>(what: string, key: string, run: () => Promise<T>): Promise<T> {
     this.checkOpen();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-    });
     try {
-      return await Promise.race([run(), timeout]);
+      return await withDeadline(this.timeoutMs, run);
     } catch (e) {
       if (e instanceof StoreLockedError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(`etcdv2: ${what} ${key} on ${this.hosts.join(",")} failed: ${msg}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }

@@ -21,6 +21,7 @@ import { createHash } from "node:crypto";
 import * as zookeeper from "node-zookeeper-client";
 import { StoreLockedError, type Ephemeral, type Store } from "./store.js";
 import { checkDir, checkKey } from "./layout.js";
+import { EphemeralLife, asError, withDeadline } from "./common.js";
 
 export interface ZkStoreOptions {
   /** "user:password" (digest scheme); empty or absent for none. */
@@ -218,41 +219,30 @@ export class ZkStore implements Store {
    */
   async createEphemeral(key: string, value: string): Promise<Ephemeral> {
     checkKey(key);
-    let lose!: (why: Error) => void;
-    const lost = new Promise<Error>((resolve) => { lose = resolve; });
-    let done = false;
-    const finish = (why: Error): void => {
-      if (done) return;
-      done = true;
-      this.sessionEnded.delete(finish);
-      clearInterval(probe);
-      lose(why);
-    };
+    const life = new EphemeralLife();
     let probe: NodeJS.Timeout | undefined;
+    life.onEnd = () => {
+      this.sessionEnded.delete(life.end);
+      clearInterval(probe);
+    };
     await this.call("create ephemeral", key, async (c) => {
       if (!(await this.createIn(c, key, Buffer.from(value, "utf8"), CreateMode.EPHEMERAL))) {
         throw Object.assign(new Error("node already exists"), { code: Exception.NODE_EXISTS });
       }
-      this.sessionEnded.add(finish);
-      await op<unknown>((cb) => c.exists(key, (ev) => finish(new Error(`node ${key}: ${ev.getName()}`)), cb));
+      this.sessionEnded.add(life.end);
+      await op<unknown>((cb) => c.exists(key, (ev) => life.end(new Error(`node ${key}: ${ev.getName()}`)), cb));
     });
     // The library never notices a server that stops answering; probing the node within the
     // session timeout does, and throws the session away so that a new one can register again.
     probe = setInterval(() => {
-      if (done) return;
+      if (life.ended) return;
       this.call("check ephemeral", key, async (c) => {
         const [stat] = await op<zookeeper.Stat | null>((cb) => c.exists(key, cb));
-        if (!stat) finish(new Error(`node ${key} is gone`));
-      }).catch((e: unknown) => finish(e instanceof Error ? e : new Error(String(e))));
+        if (!stat) life.end(new Error(`node ${key} is gone`));
+      }).catch((e: unknown) => life.end(asError(e)));
     }, Math.max(200, Math.floor(this.sessionTimeoutMs / 3)));
     probe.unref();
-    return {
-      lost,
-      remove: async () => {
-        finish(new Error("removed"));
-        await this.delete(key);
-      },
-    };
+    return life.handle(() => this.delete(key));
   }
 
   async close(): Promise<void> {
@@ -375,13 +365,9 @@ export class ZkStore implements Store {
    */
   private async call<T>(what: string, key: string, run: (c: ZkClient) => Promise<T>): Promise<T> {
     this.checkOpen();
-    let timer: NodeJS.Timeout | undefined;
     try {
       const c = await this.connected(Date.now() + this.timeoutMs);
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-      });
-      return await Promise.race([run(c), timeout]);
+      return await withDeadline(this.timeoutMs, () => run(c));
     } catch (e) {
       const code = codeOf(e);
       // A deadline passed or the session broke: start afresh next time (see the top).
@@ -391,8 +377,6 @@ export class ZkStore implements Store {
       if (e instanceof StoreLockedError) throw e;
       const msg = e instanceof Error ? e.message : String(e);
       throw new Error(`zookeeper: ${what} ${key} on ${this.hosts.join(",")} failed: ${msg}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
     }
   }
 }
