@@ -2,7 +2,8 @@
 // the proxy for exactly the measured window. Where the time goes, as numbers per request.
 //
 //   --load NAME        a load of bench/run.ts ("get c1", "get c50 P16", ...); default "get c1"
-//   --target T         slotway (default), twemproxy, direct
+//   --target T         slotway (default), node-floor (bench/floor-proxy.ts), twemproxy, direct
+//   --floor-arg SW     a floor-proxy switch (--thread, --direct, --stream-writes; repeatable)
 //   --seconds S        measured window (default 5);  --warmup S  before it (default 1)
 //   --workers N        slotway --workers (default 1)
 //   --cpu-prof DIR     node --cpu-prof: one .cpuprofile per thread (main and workers), written at exit
@@ -21,7 +22,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { LoadGen, type LoadSpec } from "./loadgen.js";
-import { cpuTicks, clockTicks, prefill, Procs, startRedis, startSlotway, startTwemproxy, findOnPath, type Target, type Launch } from "./targets.js";
+import { cpuTicks, clockTicks, prefill, Procs, startNodeFloor, startRedis, startSlotway, startTwemproxy, findOnPath, type Target, type Launch } from "./targets.js";
 
 interface Opts {
   load: string;
@@ -36,10 +37,11 @@ interface Opts {
   config: string[];
   cli?: string;
   nodeArgs: string[];
+  floorArgs: string[];
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { load: "get c1", target: "slotway", seconds: 5, warmup: 1, workers: 1, config: [], nodeArgs: [] };
+  const o: Opts = { load: "get c1", target: "slotway", seconds: 5, warmup: 1, workers: 1, config: [], nodeArgs: [], floorArgs: [] };
   for (let i = 0; i < argv.length; i++) {
     const v = (): string => {
       const x = argv[++i];
@@ -59,6 +61,7 @@ function parse(argv: string[]): Opts {
       case "--config": o.config.push(v()); break;
       case "--cli": o.cli = path.resolve(v()); break;
       case "--node-arg": o.nodeArgs.push(v()); break;
+      case "--floor-arg": o.floorArgs.push(v()); break;
       default: throw new Error(`unknown option ${argv[i]}`);
     }
   }
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
       if (!bin) throw new Error("no nutcracker on PATH");
       target = await startTwemproxy(procs, dir, backends, bin);
     } else {
+      if (o.target !== "slotway" && o.target !== "node-floor") throw new Error(`unknown --target ${o.target}`);
       const launch: Launch = { nodeArgs: [...o.nodeArgs], config: o.config, ...(o.cli ? { cli: o.cli } : {}) };
       if (o.cpuProf) launch.nodeArgs!.push("--cpu-prof", "--cpu-prof-dir", o.cpuProf);
       // JIT code names for perf, and for callgrind via /tmp/perf-<pid>.map (JS functions show as addresses).
@@ -116,7 +120,9 @@ async function main(): Promise<void> {
         launch.wrap = ["valgrind", "--tool=callgrind", `--callgrind-out-file=${o.callgrind}`, "--instr-atstart=no",
           "--smc-check=all-non-file", "--trace-children=no", "--separate-threads=yes"];
       }
-      target = await startSlotway(procs, dir, backends, o.workers, undefined, launch);
+      target = o.target === "node-floor"
+        ? await startNodeFloor(procs, backends, undefined, o.floorArgs, launch)
+        : await startSlotway(procs, dir, backends, o.workers, undefined, launch);
     }
     const pid = target.proc.pid;
     const clk = clockTicks();
@@ -153,12 +159,14 @@ async function main(): Promise<void> {
       // the rest are libuv's pool and V8's GC helpers.
       const dirName = path.dirname(o.callgrind);
       const base = path.basename(o.callgrind);
+      // node-floor without --thread runs its data plane on the main thread.
+      const dataOnMain = o.target === "node-floor" && !o.floorArgs.includes("--thread");
       const threads: { file: string; ir: number; loop: boolean }[] = [];
       for (const f of readdirSync(dirName)) {
         if (!f.startsWith(base)) continue;
         const text = readFileSync(path.join(dirName, f), "utf8");
         const m = /^totals: (\d+)/m.exec(text);
-        if (m && Number(m[1]) > 0) threads.push({ file: f, ir: Number(m[1]), loop: !f.endsWith("-01") && text.includes("uv__io_poll") });
+        if (m && Number(m[1]) > 0) threads.push({ file: f, ir: Number(m[1]), loop: f.endsWith("-01") === dataOnMain && text.includes("uv__io_poll") });
       }
       threads.sort((a, b) => b.ir - a.ir);
       const all = threads.reduce((n, t) => n + t.ir, 0);

@@ -15,12 +15,12 @@ import { fileURLToPath } from "node:url";
 import { LoadGen, redisBenchmarkArgs, type LoadSpec } from "./loadgen.js";
 import { cpuUsPerOp, parseRedisBenchmark, renderMarkdown, summarize, type Header, type Row, type Sample } from "./report.js";
 import {
-  clockTicks, cpuTicks, findOnPath, prefill, Procs, selfTicks, startCodisProxy, startPredixy, startRedis,
+  clockTicks, cpuTicks, findOnPath, prefill, Procs, selfTicks, startCodisProxy, startNodeFloor, startPredixy, startRedis,
   startSlotway, startTwemproxy, type Endpoint, type Target,
 } from "./targets.js";
 
 const HOST = "127.0.0.1";
-const KNOWN_TARGETS = ["direct", "slotway", "slotway-alt", "twemproxy", "codis-proxy", "predixy"];
+const KNOWN_TARGETS = ["direct", "slotway", "slotway-alt", "node-floor", "twemproxy", "codis-proxy", "predixy"];
 
 interface Pinning {
   redis: string;
@@ -48,6 +48,8 @@ interface Options {
   altEnv: Record<string, string> | undefined;
   altCli: string | undefined;
   altName: string;
+  /** --node-floor[=SW,SW]: one bench/floor-proxy.ts target per entry, with those switches. */
+  nodeFloor: string[][];
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -68,7 +70,12 @@ const USAGE = `usage: npm run bench -- [options]
   --alt-env K=V[,K=V]     also measure "slotway-alt": slotway with these environment variables
                           (A/B of an experiment switch in one run, interleaved like the other targets)
   --alt-cli PATH          also measure "slotway-alt": another build's dist/src/cli.js (before/after)
-  --alt-name NAME         the name of that extra target (default slotway-alt)`;
+  --alt-name NAME         the name of that extra target (default slotway-alt)
+  --node-floor[=SW,SW]    also measure "node-floor" (bench/floor-proxy.ts): the least a single-threaded
+                          Node pass-through does, one backend connection, no routing, one write per
+                          socket per turn: how far slotway is from what Node allows on this machine.
+                          Switches (thread, direct, stream-writes) name a variant ("node-floor+thread");
+                          repeat the flag for several variants`;
 
 function parseArgs(argv: string[]): Options {
   const cpus = os.availableParallelism();
@@ -76,6 +83,7 @@ function parseArgs(argv: string[]): Options {
     quick: false, rounds: 0, durationS: 0, warmupS: -1, targets: undefined, codisProxy: undefined, predixy: undefined,
     workers: undefined, workerSweep: undefined, pin: undefined, loadgenThreads: Math.max(1, Math.floor(cpus / 2)), keys: 10_000, valueSize: 100,
     redisBenchmark: true, loads: undefined, altEnv: undefined, altCli: undefined, altName: "slotway-alt",
+    nodeFloor: [],
   };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
@@ -109,6 +117,12 @@ function parseArgs(argv: string[]): Options {
       case "--no-redis-benchmark": o.redisBenchmark = false; break;
       case "--alt-cli": o.altCli = path.resolve(value() ?? ""); break;
       case "--alt-name": o.altName = value() ?? "slotway-alt"; break;
+      case "--node-floor": {
+        const sw = (inline ?? "").split(",").filter(Boolean);
+        for (const x of sw) if (!FLOOR_SWITCHES.includes(x)) throw new Error(`--node-floor: unknown switch ${x} (known: ${FLOOR_SWITCHES.join(", ")})`);
+        o.nodeFloor.push(sw);
+        break;
+      }
       case "--alt-env": o.altEnv = Object.fromEntries((value() ?? "").split(",").filter(Boolean).map((kv) => splitOnce(kv, "="))); break;
       case "--pin": {
         const spec = inline ?? (argv[i + 1]?.includes("=") && !argv[i + 1]!.startsWith("--") ? argv[++i] : undefined);
@@ -122,8 +136,14 @@ function parseArgs(argv: string[]): Options {
   if (o.rounds === 0) o.rounds = o.quick ? 3 : 5;
   if (o.durationS === 0) o.durationS = o.quick ? 0.5 : 2;
   if (o.warmupS < 0) o.warmupS = o.quick ? 0.2 : 0.5;
-  for (const t of o.targets ?? []) if (!KNOWN_TARGETS.includes(t) && t !== o.altName) throw new Error(`unknown target ${t} (known: ${KNOWN_TARGETS.join(", ")})`);
+  for (const t of o.targets ?? []) if (!KNOWN_TARGETS.includes(t) && t !== o.altName && !t.startsWith("node-floor")) throw new Error(`unknown target ${t} (known: ${KNOWN_TARGETS.join(", ")})`);
   return o;
+}
+
+const FLOOR_SWITCHES = ["thread", "direct", "stream-writes"];
+
+function floorName(sw: string[]): string {
+  return ["node-floor", ...sw].join("+");
 }
 
 function splitOnce(s: string, sep: string): [string, string] {
@@ -225,6 +245,7 @@ async function main(): Promise<void> {
     const wanted = o.targets ?? [
       "direct", "slotway",
       ...(o.altEnv || o.altCli ? [o.altName] : []),
+      ...o.nodeFloor.map(floorName),
       ...(nutcracker ? ["twemproxy"] : []),
       ...(o.codisProxy ? ["codis-proxy"] : []),
       ...(o.predixy ? ["predixy"] : []),
@@ -249,6 +270,9 @@ async function main(): Promise<void> {
             targets.push(await startSlotway(procs, dir, backends, o.workers, o.pin?.proxy,
               { name: o.altName, ...(o.altEnv ? { env: o.altEnv } : {}), ...(o.altCli ? { cli: o.altCli } : {}) }));
             break;
+          case "node-floor":
+            targets.push(await startNodeFloor(procs, backends, o.pin?.proxy));
+            break;
           case "twemproxy":
             if (!nutcracker) throw new Error("no `nutcracker` on PATH");
             targets.push(await startTwemproxy(procs, dir, backends, nutcracker, o.pin?.proxy));
@@ -261,6 +285,11 @@ async function main(): Promise<void> {
             if (!o.predixy) throw new Error("needs --predixy PATH");
             targets.push(await startPredixy(procs, dir, backends, o.predixy, o.workers ?? cpus, o.pin?.proxy));
             break;
+          default:
+            if (name.startsWith("node-floor+")) {
+              const sw = name.split("+").slice(1);
+              targets.push(await startNodeFloor(procs, backends, o.pin?.proxy, sw.map((x) => `--${x}`), { name }));
+            }
         }
         log(`${name} ready on port ${targets[targets.length - 1]!.port}`);
       } catch (e) {

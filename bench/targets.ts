@@ -335,6 +335,25 @@ export function startSlotway(procs: Procs, dir: string, backends: Endpoint[], wo
   });
 }
 
+/**
+ * bench/floor-proxy.ts: the least a Node pass-through does (one thread, one backend connection,
+ * one write per socket per turn), in front of the first backend. args: its switches (--thread...).
+ */
+export function startNodeFloor(procs: Procs, backends: Endpoint[], cpus?: string, args: string[] = [], launch: Launch = {}): Promise<Target> {
+  const script = fileURLToPath(new URL("./floor-proxy.js", import.meta.url));
+  return onFreePort("node-floor", async (port) => {
+    const all = [script, "--listen", `${HOST}:${port}`, "--backend", `${HOST}:${backends[0]!.port}`, ...args];
+    const wrap = launch.wrap ?? [];
+    const [cmd, argv] = wrap.length > 0
+      ? [wrap[0]!, [...wrap.slice(1), process.execPath, ...(launch.nodeArgs ?? []), ...all]]
+      : [process.execPath, [...(launch.nodeArgs ?? []), ...all]];
+    const name = launch.name ?? "node-floor";
+    const proc = procs.spawn(name, cmd, argv, cpus);
+    await started(proc, port, wrap.length > 0 ? 300_000 : 20_000);
+    return { name, port, proc, note: `\`node dist/bench/floor-proxy.js ${all.slice(1).join(" ").replace(/127\.0\.0\.1:\d+/g, "<port>")}\`: one thread, one backend connection, no routing` };
+  });
+}
+
 /** twemproxy (nutcracker): ketama over fnv1a_64, no auto-eject, one connection per backend. */
 export function startTwemproxy(procs: Procs, dir: string, backends: Endpoint[], bin: string, cpus?: string): Promise<Target> {
   return onFreePort("twemproxy", async (port) => {
