@@ -44,6 +44,10 @@ export abstract class Actor {
   abstract final(): Op[];
   abstract placement(): Placement;
 
+  /** The key name as the run confines it to its slots. */
+  protected pinned(base: string): string {
+    return this.env.pin ? this.env.pin(base) : base;
+  }
   protected at(key: string): string {
     const slot = slotOfKey(key);
     return `${key} (slot ${slot}, ${this.env.where(slot)})`;
@@ -100,7 +104,7 @@ export class ListActor extends Actor {
   }
 
   private key(gen = this.gen): string {
-    return `sk:${this.name}:${gen}`;
+    return this.pinned(`sk:${this.name}:${gen}`);
   }
   private seqOf(v: string): number | undefined {
     const p = `${this.name}.`;
@@ -243,7 +247,7 @@ export class CounterActor extends Actor {
   }
 
   private key(): string {
-    return `sk:${this.name}:${this.gen}`;
+    return this.pinned(`sk:${this.name}:${this.gen}`);
   }
 
   next(): Op {
@@ -332,7 +336,7 @@ export class RegisterActor extends Actor {
   }
 
   private key(): string {
-    return `sk:${this.name}:${this.gen}`;
+    return this.pinned(`sk:${this.name}:${this.gen}`);
   }
   private mine(v: string): boolean {
     return v.startsWith(`${this.name}.`);
@@ -473,7 +477,7 @@ export class TtlActor extends Actor {
   }
 
   private key(): string {
-    return `sk:${this.name}:${this.gen}`;
+    return this.pinned(`sk:${this.name}:${this.gen}`);
   }
 
   next(now: number): Op {
@@ -600,7 +604,7 @@ export class FamilyActor extends Actor {
   }
 
   private k(part: string, gen = this.gen): string {
-    return `{${this.name}g${gen}}:${part}`;
+    return `{${this.pinned(`${this.name}g${gen}`)}}:${part}`;
   }
 
   private fail(cat: "lost" | "duplicated" | "reordered" | "resurrected" | "stale", detail: string, n = 1): void {
