@@ -599,7 +599,12 @@ export class FamilyActor extends Actor {
   private step = 0;
   private planD = 0;
 
-  constructor(env: Env, name: string, rand: () => number, private readonly maxD = 24) {
+  /**
+   * setStores false: SMOVE and SUNIONSTORE are replaced by one-key steps (SREM, SCARD) for a
+   * backend that refuses them (Pika 3.4 in sharding mode: "This command is not supported in
+   * current configuration", whatever the keys).
+   */
+  constructor(env: Env, name: string, rand: () => number, private readonly maxD = 24, private readonly setStores = true) {
     super("family", env, name, rand);
   }
 
@@ -713,6 +718,17 @@ export class FamilyActor extends Actor {
         const [from, to] = this.rand() < 0.5 ? (["s1", "s2"] as const) : (["s2", "s1"] as const);
         const member = MEMBERS[Math.floor(this.rand() * MEMBERS.length)]!;
         const kf = this.k(from);
+        if (!this.setStores) {
+          return this.fop(["SREM", kf, member], (r) => {
+            const want = m[from].has(member) ? 1 : 0;
+            if (r !== want) {
+              this.fail(want === 1 ? "lost" : "resurrected", `SREM ${this.at(kf)} ${member} answered ${show(r)}, want ${want}`);
+              return false;
+            }
+            m[from].delete(member);
+            return true;
+          }, true);
+        }
         return this.fop(["SMOVE", kf, this.k(to), member], (r) => {
           const want = m[from].has(member) ? 1 : 0;
           if (r !== want) {
@@ -728,6 +744,16 @@ export class FamilyActor extends Actor {
       }
       case 7: {
         const u = this.k("u");
+        if (!this.setStores) {
+          const k1 = this.k("s1");
+          return this.fop(["SCARD", k1], (r) => {
+            if (r !== m.s1.size) {
+              this.fail(num(r) !== undefined && num(r)! < m.s1.size ? "lost" : "stale", `SCARD ${this.at(k1)} answered ${show(r)}, want ${m.s1.size} (${show([...m.s1].sort())})`);
+              return false;
+            }
+            return true;
+          }, false);
+        }
         return this.fop(["SUNIONSTORE", u, this.k("s1"), this.k("s2")], (r) => {
           const union = new Set([...m.s1, ...m.s2]);
           if (r !== union.size) {

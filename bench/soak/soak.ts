@@ -229,7 +229,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       for (let j = 0; j < 2; j++) actors.push(new RegisterActor(env, `${n}r${j}`, rand, "register"));
       for (let j = 0; j < 2; j++) actors.push(new RegisterActor(env, `${n}s${j}`, rand, "setdel"));
       for (let j = 0; j < 2; j++) actors.push(new TtlActor(env, `${n}t${j}`, rand, ttl.slack, ttl));
-      for (let j = 0; j < 2; j++) actors.push(new FamilyActor(env, `${n}f${j}`, rand));
+      for (let j = 0; j < 2; j++) actors.push(new FamilyActor(env, `${n}f${j}`, rand, undefined, opts.backend !== "pika34"));
       if (statics.length) actors.push(new StaticActor(env, `${n}k`, rand, statics, staticValue));
       const cls: ClientClass = i % 2 === 0 ? "single" : "pipelined";
       const [own, other] = Math.floor(i / 2) % 2 === 0 ? [p1, p2] : [p2, p1];
