@@ -106,7 +106,7 @@ describe("Pika 3.4.0 (sharding)", () => {
     expect(await err(b.call("PKCLUSTER", "DELSLOTS", "900"))).toBe("ERR Corruption: partition : 900 not exist");
   });
 
-  it("a fresh slave of a slot whose master was filled by a full sync never catches up without force (pika-replication.ts attach always forces)", async () => {
+  it("a fresh slave of a slot whose master was filled by a full sync never catches up without force (the dashboard then starts it over with a full sync)", async () => {
     const sid = 66;
     const [k] = keysInSlot(sid, 1, "h");
     await a.call("PKCLUSTER", "ADDSLOTS", String(sid));
