@@ -44,6 +44,10 @@ export abstract class Actor {
   abstract final(): Op[];
   abstract placement(): Placement;
 
+  /** The key name as the run confines it to its slots. */
+  protected pinned(base: string): string {
+    return this.env.pin ? this.env.pin(base) : base;
+  }
   protected at(key: string): string {
     const slot = slotOfKey(key);
     return `${key} (slot ${slot}, ${this.env.where(slot)})`;
@@ -100,7 +104,7 @@ export class ListActor extends Actor {
   }
 
   private key(gen = this.gen): string {
-    return `sk:${this.name}:${gen}`;
+    return this.pinned(`sk:${this.name}:${gen}`);
   }
   private seqOf(v: string): number | undefined {
     const p = `${this.name}.`;
@@ -243,7 +247,7 @@ export class CounterActor extends Actor {
   }
 
   private key(): string {
-    return `sk:${this.name}:${this.gen}`;
+    return this.pinned(`sk:${this.name}:${this.gen}`);
   }
 
   next(): Op {
@@ -332,7 +336,7 @@ export class RegisterActor extends Actor {
   }
 
   private key(): string {
-    return `sk:${this.name}:${this.gen}`;
+    return this.pinned(`sk:${this.name}:${this.gen}`);
   }
   private mine(v: string): boolean {
     return v.startsWith(`${this.name}.`);
@@ -473,7 +477,7 @@ export class TtlActor extends Actor {
   }
 
   private key(): string {
-    return `sk:${this.name}:${this.gen}`;
+    return this.pinned(`sk:${this.name}:${this.gen}`);
   }
 
   next(now: number): Op {
@@ -595,12 +599,17 @@ export class FamilyActor extends Actor {
   private step = 0;
   private planD = 0;
 
-  constructor(env: Env, name: string, rand: () => number, private readonly maxD = 24) {
+  /**
+   * setStores false: SMOVE and SUNIONSTORE are replaced by one-key steps (SREM, SCARD) for a
+   * backend that refuses them (Pika 3.4 in sharding mode: "This command is not supported in
+   * current configuration", whatever the keys).
+   */
+  constructor(env: Env, name: string, rand: () => number, private readonly maxD = 24, private readonly setStores = true) {
     super("family", env, name, rand);
   }
 
   private k(part: string, gen = this.gen): string {
-    return `{${this.name}g${gen}}:${part}`;
+    return `{${this.pinned(`${this.name}g${gen}`)}}:${part}`;
   }
 
   private fail(cat: "lost" | "duplicated" | "reordered" | "resurrected" | "stale", detail: string, n = 1): void {
@@ -709,6 +718,17 @@ export class FamilyActor extends Actor {
         const [from, to] = this.rand() < 0.5 ? (["s1", "s2"] as const) : (["s2", "s1"] as const);
         const member = MEMBERS[Math.floor(this.rand() * MEMBERS.length)]!;
         const kf = this.k(from);
+        if (!this.setStores) {
+          return this.fop(["SREM", kf, member], (r) => {
+            const want = m[from].has(member) ? 1 : 0;
+            if (r !== want) {
+              this.fail(want === 1 ? "lost" : "resurrected", `SREM ${this.at(kf)} ${member} answered ${show(r)}, want ${want}`);
+              return false;
+            }
+            m[from].delete(member);
+            return true;
+          }, true);
+        }
         return this.fop(["SMOVE", kf, this.k(to), member], (r) => {
           const want = m[from].has(member) ? 1 : 0;
           if (r !== want) {
@@ -724,6 +744,16 @@ export class FamilyActor extends Actor {
       }
       case 7: {
         const u = this.k("u");
+        if (!this.setStores) {
+          const k1 = this.k("s1");
+          return this.fop(["SCARD", k1], (r) => {
+            if (r !== m.s1.size) {
+              this.fail(num(r) !== undefined && num(r)! < m.s1.size ? "lost" : "stale", `SCARD ${this.at(k1)} answered ${show(r)}, want ${m.s1.size} (${show([...m.s1].sort())})`);
+              return false;
+            }
+            return true;
+          }, false);
+        }
         return this.fop(["SUNIONSTORE", u, this.k("s1"), this.k("s2")], (r) => {
           const union = new Set([...m.s1, ...m.s2]);
           if (r !== union.size) {

@@ -6,12 +6,13 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { BACKEND_KINDS, type BackendKind } from "../../test/harness/cluster.js";
 import { formatReport } from "./report.js";
-import { DEFAULTS, defaultMethod, runSoak, type SoakOptions } from "./soak.js";
-import { KILL_STATES, type KillState } from "./waves.js";
+import { parseSlotList } from "./pins.js";
+import { DEFAULTS, defaultMethod, defaultSlots, initialLayout, runSoak, type SoakOptions } from "./soak.js";
+import { KILL_STATES, killStates, type KillState } from "./waves.js";
 
 const USAGE = `usage: npm run soak -- --backend KIND [options]
 
-Starts two groups of real servers, a slotway dashboard and two proxies, runs model-checked
+Starts groups of real servers (two by default), a slotway dashboard and two proxies, runs model-checked
 clients through both proxies while the dashboard moves a slot range to the other group and
 back, then checks every key. Prints lost / duplicated / reordered / resurrected / stale counts,
 throughput while slots move as a ratio to steady state, latency and time per slot.
@@ -22,11 +23,16 @@ throughput while slots move as a ratio to steady state, latency and time per slo
   --duration S          keep doing waves until S seconds of waves passed (at least --waves)
   --kill-dashboard      SIGKILL the dashboard once per wave, at the steps of --kill-at in turn,
                         and restart it after --dead (--dead-locked inside the locked window)
-  --kill-at LIST        steps, comma-separated (default all: ${KILL_STATES.join(",")})
+  --kill-at LIST        steps, comma-separated (default all: ${KILL_STATES.join(",")}; pika34 has no
+                        migrating: its slots replicate while preparing)
   --clients N           clients, half one-at-a-time, half pipelined (default ${DEFAULTS.clients})
   --depth N             pipeline depth of pipelined clients (default ${DEFAULTS.depth}, at least 8)
   --keys N              keys written before the load and only read (default ${DEFAULTS.keys})
-  --range A-B           slots that move (default ${DEFAULTS.beg}-${DEFAULTS.end})
+  --range A-B           slots that move (default ${DEFAULTS.beg}-${DEFAULTS.end}; pika34: 512-543)
+  --slots LIST          slots the keys hash to, e.g. 0-31,512-543 (default all; pika34: 0-31 and
+                        the range); the others stay offline. Must include the range
+  --groups N            backend groups (default ${DEFAULTS.groups}): the range starts on group 1 and moves
+                        to group 2 and back; with more than 2 the other slots go to groups 3..N
   --steady S            steady seconds before the first wave and after each (default ${DEFAULTS.steadyS})
   --held-bound S        a request slower than this is "held" (default ${DEFAULTS.heldBoundS})
   --timeout S           client timeout: no reply by then is "unfinished" (default ${DEFAULTS.timeoutS})
@@ -39,6 +45,7 @@ throughput while slots move as a ratio to steady state, latency and time per slo
   --proxy-config K=V    extra proxy.toml key (repeatable)
   --dashboard-config K=V  extra dashboard.toml key (repeatable)
   --backend-conf K=V    extra pika.conf key for Pika backends (repeatable), e.g. cache-model=0
+  --backend-nofile N    ulimit -n of each Pika server (default 12000; Pika 3.4 needs ~40 per slot)
   --ttl-slack MS        clock slack of the TTL checks (default 250, Pika 1100: it keeps whole seconds)
   --max-error-ratio X   error replies above this share of requests are an anomaly (default ${DEFAULTS.maxErrorRatio})
   --seed N              seed of the clients' plans (default ${DEFAULTS.seed})
@@ -76,7 +83,8 @@ async function main(): Promise<number> {
       options: {
         backend: { type: "string" }, method: { type: "string" }, waves: { type: "string" }, duration: { type: "string" },
         "kill-dashboard": { type: "boolean" }, "kill-at": { type: "string" }, clients: { type: "string" }, depth: { type: "string" },
-        keys: { type: "string" }, range: { type: "string" }, steady: { type: "string" }, "held-bound": { type: "string" },
+        keys: { type: "string" }, range: { type: "string" }, slots: { type: "string" }, groups: { type: "string" },
+        "backend-nofile": { type: "string" }, steady: { type: "string" }, "held-bound": { type: "string" },
         timeout: { type: "string" }, dead: { type: "string" }, "dead-locked": { type: "string" }, "wave-timeout": { type: "string" },
         parallel: { type: "string" }, interval: { type: "string" }, workers: { type: "string" },
         "proxy-config": { type: "string", multiple: true }, "dashboard-config": { type: "string", multiple: true },
@@ -99,22 +107,45 @@ async function main(): Promise<number> {
   if (!["sync", "semi-async", "redis"].includes(method)) fail(`--method must be sync, semi-async or redis`);
   let killAt: KillState[] = [];
   if (values["kill-dashboard"]) {
-    killAt = (values["kill-at"] ?? KILL_STATES.join(",")).split(",").map((s) => s.trim()) as KillState[];
-    for (const s of killAt) if (!KILL_STATES.includes(s)) fail(`--kill-at: unknown step "${s}" (${KILL_STATES.join(", ")})`);
+    const steps = killStates(backend);
+    killAt = (values["kill-at"] ?? steps.join(",")).split(",").map((s) => s.trim()) as KillState[];
+    for (const s of killAt) if (!steps.includes(s)) fail(`--kill-at: step "${s}" is not one of ${backend}'s (${steps.join(", ")})`);
   } else if (values["kill-at"]) fail("--kill-at needs --kill-dashboard");
-  let beg = DEFAULTS.beg;
-  let end = DEFAULTS.end;
+  const byBackend = defaultSlots(backend);
+  let beg = byBackend.beg;
+  let end = byBackend.end;
+  let slots = byBackend.slots;
   if (values.range) {
     const m = /^(\d+)-(\d+)$/.exec(values.range);
     if (!m || Number(m[1]) > Number(m[2]) || Number(m[2]) > 1023) fail(`--range wants A-B within 0-1023, got "${values.range}"`);
     beg = Number(m[1]);
     end = Number(m[2]);
+    // A backend's default slots follow a range given here: the range and as many others.
+    if (slots) {
+      const n = end - beg + 1;
+      const others = Array.from({ length: 1024 }, (_, i) => i).filter((s) => s < beg || s > end).slice(0, n);
+      slots = [...others, ...Array.from({ length: n }, (_, i) => beg + i)].sort((a, b) => a - b);
+    }
+  }
+  if (values.slots) {
+    try {
+      slots = parseSlotList(values.slots);
+    } catch (e) {
+      fail(`--slots: ${(e as Error).message}`);
+    }
+  }
+  const groups = num(values.groups, "groups", 2) ?? DEFAULTS.groups;
+  try {
+    initialLayout({ beg, end, groups, slots });
+  } catch (e) {
+    fail((e as Error).message);
   }
   const depth = num(values.depth, "depth", 8) ?? DEFAULTS.depth;
   const heldBoundS = num(values["held-bound"], "held-bound", 0.1) ?? DEFAULTS.heldBoundS;
   const opts: SoakOptions = {
     ...DEFAULTS,
-    backend, method, killAt, beg, end, depth, heldBoundS,
+    backend, method, killAt, beg, end, depth, heldBoundS, groups, slots,
+    backendNofile: num(values["backend-nofile"], "backend-nofile", 1),
     waves: num(values.waves, "waves", 1) ?? DEFAULTS.waves,
     durationS: num(values.duration, "duration") ?? DEFAULTS.durationS,
     clients: num(values.clients, "clients", 1) ?? DEFAULTS.clients,

@@ -81,6 +81,8 @@ export interface Env {
   tally(kind: string): Tally;
   /** A short description of the run's moment, for examples: wave, phase, the slot's state. */
   where(slot: number): string;
+  /** Key names confined to the run's slots (bench/soak/pins.ts); absent: every slot. */
+  pin?(base: string): string;
 }
 
 /** One entry of a list model: a unique value and what we know of its append. */

@@ -1,6 +1,7 @@
 // The soak's printed report: anomalies first (with examples), then what was checked, errors by
 // text, throughput by phase as ratios, latency, the waves and the dashboard kills.
 import { ANOMALY_CATEGORIES } from "./model.js";
+import { describeSlots } from "./pins.js";
 import type { SoakResult } from "./soak.js";
 
 const f1 = (n: number): string => n.toFixed(1);
@@ -16,7 +17,8 @@ export function formatReport(r: SoakResult): string {
   const o = r.options;
   const L: string[] = [];
   const total = r.anomalies.total;
-  L.push("", `== soak report: ${o.backend}, method ${o.method}, ${r.waves.length} wave(s) of slots ${o.beg}-${o.end}, ${o.clients} clients, ${f1(r.elapsedS)} s ==`);
+  const load = o.slots && o.slots.length < 1024 ? `, keys in ${o.slots.length} slots (${describeSlots(o.slots)})` : "";
+  L.push("", `== soak report: ${o.backend}, method ${o.method}, ${o.groups} groups, ${r.waves.length} wave(s) of slots ${o.beg}-${o.end}${load}, ${o.clients} clients, ${f1(r.elapsedS)} s ==`);
   L.push("", `anomalies: ${total === 0 ? "none" : total}`);
   for (const c of ANOMALY_CATEGORIES) {
     L.push(`  ${c.padEnd(12)} ${r.anomalies.count(c)}`);
@@ -54,7 +56,7 @@ export function formatReport(r: SoakResult): string {
 
   L.push("", "waves");
   for (const w of r.waves) {
-    const locked = w.lockedMs.length ? `, locked window (prepared→migrating in the store) median ${ms(median(w.lockedMs))} max ${ms(Math.max(...w.lockedMs))}` : "";
+    const locked = w.lockedMs.length ? `, locked window (prepared→${r.options.backend === "pika34" ? "finished" : "migrating"} in the store) median ${ms(median(w.lockedMs))} max ${ms(Math.max(...w.lockedMs))}` : "";
     L.push(`  ${w.wave + 1}: → group ${w.target}: ${w.done ? ms(w.ms) : "not finished"}, ${w.done ? `${f1(w.ms / w.slots)} ms/slot` : ""}` +
       `${w.perSlotMs.length ? `, per slot (preparing→done) median ${ms(median(w.perSlotMs))} max ${ms(Math.max(...w.perSlotMs))}` : ""}${locked}`);
   }

@@ -20,6 +20,11 @@ import type { Anomalies } from "./model.js";
 export const KILL_STATES = ["preparing", "prepared", "migrating", "finished"] as const;
 export type KillState = (typeof KILL_STATES)[number];
 
+/** The steps a backend's migrations store: Pika 3.4's replication walk never stores `migrating`. */
+export function killStates(backend: string): KillState[] {
+  return KILL_STATES.filter((s) => backend !== "pika34" || s !== "migrating");
+}
+
 export interface WaveOptions {
   beg: number;
   end: number;
@@ -62,7 +67,7 @@ export interface WaveRecord {
   slots: number;
   /** Per slot: from the first `preparing` write to its new group in the store (ms). */
   perSlotMs: number[];
-  /** Per slot: from `prepared` to `migrating` written in the store (ms): the locked window seen by the store. */
+  /** Per slot: from `prepared` to `migrating` (Pika 3.4: `finished`) written in the store (ms): the locked window seen by the store. */
   lockedMs: number[];
   kill?: KillRecord;
   done: boolean;
@@ -137,7 +142,8 @@ export class WaveDriver {
     if (!w || sid < this.o.beg || sid > this.o.end) return;
     if (r.state === "preparing" && !this.tPreparing.has(sid)) this.tPreparing.set(sid, now);
     if (r.state === "prepared" && !this.tPrepared.has(sid)) this.tPrepared.set(sid, now);
-    if (r.state === "migrating" && this.tPrepared.has(sid)) {
+    // Pika 3.4's replication walk goes from prepared straight to finished (no migrating).
+    if ((r.state === "migrating" || r.state === "finished") && this.tPrepared.has(sid)) {
       w.lockedMs.push(now - this.tPrepared.get(sid)!);
       this.tPrepared.delete(sid);
     }

@@ -180,8 +180,8 @@ export interface Backend {
  * Starts one backend server of the given kind on free loopback port(s); resolves once it answers
  * PING. conf: extra pika.conf keys (Pika only).
  */
-export async function startBackend(kind: BackendKind, conf?: Record<string, string>): Promise<Backend> {
-  if (kind !== "redis" && kind !== "codis-server") return startPikaBackend(kind, conf);
+export async function startBackend(kind: BackendKind, conf?: Record<string, string>, nofile?: number): Promise<Backend> {
+  if (kind !== "redis" && kind !== "codis-server") return startPikaBackend(kind, conf, nofile);
   for (let attempt = 0; ; attempt++) {
     try {
       return await startRedisLike(kind);
@@ -220,8 +220,8 @@ async function startRedisLike(kind: "redis" | "codis-server"): Promise<Backend> 
 const PIKA_VERSION: Record<string, PikaVersion> = { pika34: "3.4", pika35: "3.5", pika40: "4.0" };
 
 /** Pika through test/harness/pika.ts (3.4 in sharding mode, 3.5 and 4.0 classic with slotmigrate). */
-async function startPikaBackend(kind: BackendKind, conf?: Record<string, string>): Promise<Backend> {
-  const p = await startPika({ version: PIKA_VERSION[kind]!, conf });
+async function startPikaBackend(kind: BackendKind, conf?: Record<string, string>, nofile?: number): Promise<Backend> {
+  const p = await startPika({ version: PIKA_VERSION[kind]!, conf, nofile });
   const pid = p.pid;
   register(pid, `pika ${p.version}:${p.port}`);
   return {
@@ -450,6 +450,8 @@ export interface ClusterOptions {
   proxyConfig?: Record<string, string | number | boolean>;
   /** Extra pika.conf keys for Pika backends. */
   backendConf?: Record<string, string>;
+  /** `ulimit -n` of each Pika server (test/harness/pika.ts DEFAULT_NOFILE if absent). */
+  backendNofile?: number;
   /** Slot assignment: group id per slot, default every slot to group 1. */
   assign?: (slot: number) => number;
 }
@@ -469,14 +471,16 @@ export class Cluster {
     let d: Dashboard | undefined;
     const proxies: ClusterProxy[] = [];
     try {
-      for (let i = 0; i < nGroups; i++) backends.push(await startBackend(opts.backend, opts.backendConf));
+      for (let i = 0; i < nGroups; i++) backends.push(await startBackend(opts.backend, opts.backendConf, opts.backendNofile));
       d = await Dashboard.start({ method: opts.method, parallelSlots: opts.parallelSlots, config: opts.dashboardConfig });
       for (let g = 1; g <= nGroups; g++) {
         await d.put(`/api/topom/group/create/{x}/${g}`);
         await d.put(`/api/topom/group/add/{x}/${g}/${backends[g - 1]!.addr}`);
       }
       const assign = opts.assign ?? (() => 1);
-      await d.put("/api/topom/slots/assign/{x}", Array.from({ length: 1024 }, (_, i) => ({ id: i, group_id: assign(i), action: {} })));
+      const slots = Array.from({ length: 1024 }, (_, i) => ({ id: i, group_id: assign(i), action: {} })).filter((m) => m.group_id !== 0);
+      // A Pika 3.4 server adds a slot in 0.15-0.5 s (pkcluster addslots), so hundreds take minutes.
+      await d.put("/api/topom/slots/assign/{x}", slots, opts.backend === "pika34" ? 30 * 60_000 : 30_000);
       for (let i = 0; i < (opts.proxies ?? 2); i++) {
         proxies.push(await ClusterProxy.start(d, `proxy-${i + 1}`, { workers: opts.proxyWorkers, config: opts.proxyConfig }));
       }

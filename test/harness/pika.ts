@@ -28,6 +28,12 @@ import { RedisClient } from "../../src/control/redis-client.js";
 export type PikaVersion = "3.4" | "3.5" | "4.0";
 export type PikaMode = "sharding" | "classic";
 
+/**
+ * Descriptors of a test Pika: maxclients (1000 here) + Pika's reserve of 5000, and room for
+ * Pika 3.4's ~26-35 per slot up to the dashboard's default pika_max_slots_per_server (160).
+ */
+export const DEFAULT_NOFILE = 12_000;
+
 // ../shared beside the repo root, from test/harness or, compiled for `npm run soak`, from dist/test/harness.
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, path.basename(path.resolve(HERE, "../..")) === "dist" ? "../../.." : "../..");
@@ -41,7 +47,11 @@ export interface PikaOptions {
   mode?: PikaMode;
   /** Extra pika.conf keys (override the defaults below). */
   conf?: Record<string, string>;
-  /** `ulimit -n` for the process (Pika refuses to start below maxclients + 5000). */
+  /**
+   * `ulimit -n` for the process (Pika refuses to start below maxclients + 5000), default
+   * DEFAULT_NOFILE: set here, for the Pika process alone, so that no test depends on the limit
+   * of the shell that runs it (CI runs as root, which may raise it).
+   */
   nofile?: number;
   /** requirepass (the harness AUTHs with it). */
   password?: string;
@@ -212,7 +222,8 @@ export async function startPika(opts: PikaOptions): Promise<PikaServer> {
   const launch = async (): Promise<void> => {
     const out = path.join(dir, "stdout.log");
     writeFileSync(out, "");
-    const script = opts.nofile ? `ulimit -n ${opts.nofile} && exec "$0" -c "$1" >>"$2" 2>&1` : `exec "$0" -c "$1" >>"$2" 2>&1`;
+    const n = opts.nofile ?? DEFAULT_NOFILE;
+    const script = `exec >>"$2" 2>&1; ulimit -n ${n} || { echo "harness: cannot set ulimit -n ${n} for Pika (hard limit $(ulimit -Hn))"; exit 1; }; exec "$0" -c "$1"`;
     const c = spawn("/bin/sh", ["-c", script, bin, conf, out], { cwd: dir, stdio: "ignore" });
     child = c;
     const deadline = Date.now() + 20_000;

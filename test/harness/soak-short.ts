@@ -3,7 +3,7 @@
 // the soak's whole report, so the anomalies and their examples are in the test output.
 import { expect } from "vitest";
 import { formatReport } from "../../bench/soak/report.js";
-import { DEFAULTS, runSoak, type SoakOptions, type SoakResult } from "../../bench/soak/soak.js";
+import { DEFAULTS, defaultSlots, runSoak, type SoakOptions, type SoakResult } from "../../bench/soak/soak.js";
 import type { BackendKind } from "./cluster.js";
 
 /** Runs a short soak; `log` lines are kept for the report, not printed. */
@@ -11,6 +11,7 @@ export async function shortSoak(backend: BackendKind, method: string, o: Partial
   const lines: string[] = [];
   return runSoak({
     ...DEFAULTS,
+    ...defaultSlots(backend),
     backend, method,
     waves: 3, keys: 2000, warmupS: 0.5, steadyS: 1, waveTimeoutS: 90, timeoutS: 40,
     ...o,

@@ -106,6 +106,36 @@ describe("Pika 3.4.0 (sharding)", () => {
     expect(await err(b.call("PKCLUSTER", "DELSLOTS", "900"))).toBe("ERR Corruption: partition : 900 not exist");
   });
 
+  it("a fresh slave of a slot whose master was filled by a full sync never catches up without force (the dashboard then starts it over with a full sync)", async () => {
+    const sid = 66;
+    const [k] = keysInSlot(sid, 1, "h");
+    await a.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    for (let i = 0; i < 20; i++) await a.call("SET", k!, `a${i}`);
+    // b's copy comes by a full sync, then b takes writes of its own.
+    await b.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    await b.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(a.port), String(sid), "force");
+    const state = async (p: PikaServer) => parseSlotInfo(String(await p.call("PKCLUSTER", "INFO", "SLOT", String(sid)))).get(sid)!;
+    await until("b synced", async () => (await b.call("GET", k!)) === "a19" && (await state(b)).slaveStatus === "kConnected"
+      && (await state(a)).slaves[0]?.lag === 0, 20_000);
+    await b.call("PKCLUSTER", "SLOTSSLAVEOF", "no", "one", String(sid));
+    await until("b a master", async () => (await state(b)).role === "master", 10_000);
+    for (let i = 0; i < 20; i++) await b.call("SET", k!, `b${i}`);
+    // c, fresh, follows b from binlog position 0 0: "connected", and stays behind for good.
+    await c.call("PKCLUSTER", "ADDSLOTS", String(sid));
+    await c.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(b.port), String(sid));
+    await until("c connected", async () => (await state(c)).slaveStatus === "kConnected", 20_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(await c.call("GET", k!)).toBe(null);
+    expect((await state(c)).offset).toBe(0);
+    expect((await state(b)).slaves[0]!.lag).toBeGreaterThan(0);
+    // Detached, then attached with force (pika-replication.ts reattach): a full sync, then c follows b.
+    await c.call("PKCLUSTER", "SLOTSSLAVEOF", "no", "one", String(sid));
+    await c.call("PKCLUSTER", "SLOTSSLAVEOF", "127.0.0.1", String(b.port), String(sid), "force");
+    await until("c synced by force", async () => (await c.call("GET", k!)) === "b19", 20_000);
+    await b.call("SET", k!, "after");
+    await until("c follows b", async () => (await c.call("GET", k!)) === "after", 20_000);
+  });
+
   it("each slot preallocates disk: ~17 MB empty, and a WAL of 1.1 × write-buffer-size per data type it holds (kind.ts pikaSlotDiskBytes)", async () => {
     const sid = 63;
     await a.call("PKCLUSTER", "ADDSLOTS", String(sid));

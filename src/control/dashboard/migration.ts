@@ -286,6 +286,10 @@ export class SlotActionEngine {
     const finished = at(ActionState.Finished).map((m) => m.id);
     const jobs = [...moves.values()].map((job) => this.moveAndComplete(job, signal, clock));
     if (finished.length) jobs.push(this.host.withLock(() => this.complete(finished, clock)));
+    // round() awaits the jobs only after this returns and the lock is released; a job that fails
+    // before then (a Pika mover's first key) must not count as an unhandled rejection, which
+    // ends the process.
+    for (const j of jobs) j.catch(() => undefined);
     let storeError: unknown;
     await clock.time("store", () => topo.updateSlots(migratingNow)).catch((e) => {
       storeError = e;

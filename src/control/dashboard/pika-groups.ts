@@ -104,7 +104,7 @@ export class PikaGroupOps {
       + `lower write-buffer-size in its pika.conf if the disk is smaller`);
   }
 
-  /** A replica follows the master for these slots (those the master has; full resync for a stray copy). */
+  /** A replica follows the master for these slots (those the master has), with a full sync. */
   private async follow(replica: string, master: string, sids: readonly number[]): Promise<void> {
     const onMaster = await this.on(master, (c) => slotInfo(c, sids));
     const lacking = sids.filter((s) => !onMaster.has(s));
@@ -113,10 +113,10 @@ export class PikaGroupOps {
       await addMissingSlots(c, sids);
       const have = await slotInfo(c, sids);
       const fine = sids.filter((s) => have.get(s)?.role === "slave" && sameAddr(have.get(s)?.master, master));
-      const fresh = sids.filter((s) => !fine.includes(s) && have.get(s)?.file === 0 && have.get(s)?.offset === 0);
-      const stray = sids.filter((s) => !fine.includes(s) && !fresh.includes(s));
-      await slaveOf(c, master, fresh);
-      await slaveOf(c, master, stray, true);
+      // A fresh slot replays the master's binlog; when the master's copy came by a full sync that
+      // binlog lacks the history and the replica stalls at 0 0 (movers/pika-replication.ts).
+      // Replicas here follow at group changes, with no lock waiting on them: a full sync for all.
+      await slaveOf(c, master, sids.filter((s) => !fine.includes(s)), true);
     }, SLOW_MS);
   }
 

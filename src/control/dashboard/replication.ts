@@ -37,7 +37,7 @@
 // again retries it.
 import { newSlotMapping, type SlotMapping, ActionState, isGroupPromoting } from "../models.js";
 import { addMissingSlots } from "../backends/pika-cluster.js";
-import { ConnPool, PikaSlotReplication, ReplicationStop, sameAddr, samePos, type SyncView } from "../movers/pika-replication.js";
+import { ConnPool, PikaSlotReplication, ReplicationStop, sameAddr, samePos, stalledFresh, type SyncView } from "../movers/pika-replication.js";
 import { checkAborted, sleep } from "../movers/mover.js";
 import { errText } from "./log.js";
 import { SlotStepError } from "./migration.js";
@@ -56,6 +56,8 @@ const RELINK_MS = 15_000;
 /** While locked, a target behind the source that makes no progress this long: unlock, restart the link. */
 const LOCK_STALL_MS = 2000;
 const RELINKS = 10;
+/** A fresh target connected at binlog position 0 0 with the source listing it behind this long: full sync. */
+const FRESH_STALL_MS = 3000;
 
 export interface LockStats {
   count: number;
@@ -277,6 +279,7 @@ export class ReplicationFlow {
     let attached = false;
     let linkedAt = started;
     let reattached = 0;
+    let stalledAt: number | undefined;
     for (;;) {
       checkAborted(signal);
       let view: SyncView;
@@ -311,6 +314,16 @@ export class ReplicationFlow {
       const entry = view.source.slaves.find((x) => sameAddr(x.addr, target));
       const syncing = view.target.slaveStatus === "kTryDBSync" || view.target.slaveStatus === "kWaitDBSync"
         || entry?.status === "SlaveNotSync" || entry?.status === "SlaveDbSync";
+      if (stalledFresh(view)) {
+        stalledAt ??= performance.now();
+        if (performance.now() - stalledAt > FRESH_STALL_MS) {
+          if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: slot ${sid} stays at binlog position 0 0 on ${target} after ${RELINKS} full syncs`);
+          this.t.log.warn(`slot-[${sid}] ${target} stays at binlog position 0 0 (${view.phase}): ${source}'s copy came by a full sync, so its binlog lacks the history; full sync`);
+          await repl.reattach(sid, source, target).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
+          stalledAt = undefined;
+          linkedAt = performance.now();
+        }
+      } else stalledAt = undefined;
       if (view.connected || syncing) linkedAt = performance.now();
       else if (performance.now() - linkedAt > RELINK_MS) {
         if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the link of slot ${sid} stays down (${view.phase}) after ${RELINKS} restarts`);
@@ -372,11 +385,19 @@ export class ReplicationFlow {
     this.phase.set(sid, `locked: final catch-up ${source} → ${target}`);
     let prev: SyncView | undefined;
     let progressAt = performance.now();
+    let fence: string[] | undefined;
     for (;;) {
       checkAborted(signal);
       let view: SyncView;
       try {
         view = await repl.view(sid, source, target);
+        // The fence goes in once, while the target still follows (a target detached before a
+        // restart passed its fence before detaching): positions are compared after it.
+        if (!fence && view.target?.role === "slave") {
+          fence = await repl.writeFence(sid, source, target);
+          prev = undefined;
+          continue;
+        }
       } catch (e) {
         if (performance.now() > deadline) return `no answer from ${source} or ${target} while locked: ${errText(e)}`;
         await sleep(LOCKED_POLL_MS, signal);
@@ -392,13 +413,14 @@ export class ReplicationFlow {
         if (prev !== undefined && samePos(prev.source, view.source) && !samePos(view.source, view.target)) {
           return `target ${target} holds slot ${sid} as a master at another binlog position than ${source}`;
         }
-      } else if (stable && view.connected) {
+      } else if (stable && view.connected && (!fence || await repl.fenceApplied(target, fence).catch(() => false))) {
         this.marks.get(sid)?.push(performance.now());
         await repl.detach(sid, target);
         failpoint("pika-detached");
         const after = await repl.view(sid, source, target);
         if (after.target?.role === "master" && samePos(after.source, view.source) && samePos(after.target, view.source)) {
           this.marks.get(sid)?.push(performance.now());
+          if (fence) await repl.dropFence([target, source], fence);
           return undefined;
         }
         return `target ${target} moved from the source's position while detaching`;

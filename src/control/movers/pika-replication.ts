@@ -4,10 +4,19 @@
 // only talks to the Pika servers; the walk through the slot states, the proxies' lock and the
 // route flip are dashboard/replication.ts.
 //
-// "Exactly what the source holds" is read from binlog positions: a slot's replica writes the
-// same binlog entries at the same positions as its master (after a full sync it starts at the
-// master's position), so with the slot locked in every proxy (no writes), source and target
-// positions equal and unchanged across two reads means the target has every write.
+// "Exactly what the source holds" is read in two parts. Binlog positions: a slot's replica
+// writes the same binlog entries at the same positions as its master (after a full sync it
+// starts at the master's position), so with the slot locked in every proxy (no writes), source
+// and target positions equal and unchanged across two reads means the target has every write in
+// its binlog. That is not yet in its data: a Pika 3.4 replica writes the binlog, then hands each
+// command to one of its DB writer threads, chosen by a hash of the command's first key, which
+// apply their queues later (seen in the soak: a DEL through the new owner answered 0, and the
+// replicated SET it should have removed appeared after it). So the lock also writes a fence:
+// marker keys of the slot on the source, enough distinct names to land on every writer thread
+// (fenceSize); once the target reads every marker, each thread has applied everything queued
+// before its marker. Markers expire by themselves (FENCE_TTL_MS) and are deleted when done.
+import { randomBytes } from "node:crypto";
+import { slotOfKey } from "../../core/slot.js";
 import {
   addMissingSlots, binlogPos, delSlots, slaveOf, slaveOfNoOne, slotInfo, type SlotReplState,
 } from "../backends/pika-cluster.js";
@@ -79,8 +88,16 @@ export class PikaSlotReplication {
    * Makes the target's slot a replica of the source's, and the target's replicas replicas of the
    * target (chained replication works on 3.4: a slot replica serves its own replicas). Idempotent:
    * a target already following the source is left alone (a restarted dashboard resumes here).
-   * A slot the target already had (a leftover of an earlier attempt) is fully resynced (`force`),
-   * so nothing it held survives.
+   * A fresh slot starts from binlog position 0 0: Pika 3.4.0 replays the master's binlog, which
+   * is fast and right when that binlog holds the slot's whole history. A master whose copy came by
+   * a full sync (a slot that moved in before) has no such history: the fresh slave then says
+   * kConnected and stays at 0 0 for ever (pika-facts.test.ts); the dashboard sees that (stalled())
+   * and starts the link over with a full sync (reattach). A copy the target already had (an
+   * earlier attempt, or a slot moving back before its old copy was removed) is dropped first
+   * (`delslots`, `addslots`): the route is on the source, so that copy serves nobody, and a fresh
+   * slot takes the fast path. No attach is forced: a full sync dumps and copies the slot, and
+   * Pika runs them one after another (measured: 32 slots under the soak's load, 60 s and 10 not
+   * done).
    */
   async attach(sid: number, source: string, target: string, replicas: readonly string[]): Promise<void> {
     const src = await this.info(source, sid);
@@ -92,7 +109,11 @@ export class PikaSlotReplication {
       await this.pool.call(target, (c) => addMissingSlots(c, [sid]));
       await this.pool.call(target, (c) => slaveOf(c, source, [sid]));
     } else if (!(tgt.role === "slave" && sameAddr(tgt.master, source))) {
-      await this.pool.call(target, (c) => slaveOf(c, source, [sid], true));
+      if (!isFresh(tgt)) {
+        await this.remove(sid, [target]);
+        await this.pool.call(target, (c) => addMissingSlots(c, [sid]));
+      }
+      await this.pool.call(target, (c) => slaveOf(c, source, [sid]));
     }
     for (const r of replicas) await this.follow(sid, target, r);
   }
@@ -104,7 +125,7 @@ export class PikaSlotReplication {
       await this.pool.call(replica, (c) => addMissingSlots(c, [sid]));
       await this.pool.call(replica, (c) => slaveOf(c, master, [sid]));
     } else if (!(have.role === "slave" && sameAddr(have.master, master))) {
-      await this.pool.call(replica, (c) => slaveOf(c, master, [sid], true));
+      await this.pool.call(replica, (c) => slaveOf(c, master, [sid], !isFresh(have)));
     }
   }
 
@@ -126,13 +147,36 @@ export class PikaSlotReplication {
   }
 
   /**
-   * Starts the target's replication of the slot over (from its own binlog position): Pika 3.4
+   * Starts the target's replication of the slot over, with a full sync (see attach): Pika 3.4
    * leaves a slave whose master dropped it ("Master del Recv Timeout slave") in kWaitReply for
    * ever; a new `slotsslaveof` after `no one` reconnects it.
    */
   async reattach(sid: number, source: string, target: string): Promise<void> {
     await this.pool.call(target, (c) => slaveOfNoOne(c, [sid]));
-    await this.pool.call(target, (c) => slaveOf(c, source, [sid]));
+    await this.pool.call(target, (c) => slaveOf(c, source, [sid], true));
+  }
+
+  /** The fence's markers for a slot (see the head of this file), written on the source. */
+  async writeFence(sid: number, source: string, target: string): Promise<string[]> {
+    const threads = await this.pool.call(target, async (c) => {
+      const r = await c.call("CONFIG", "GET", "sync-thread-num");
+      return Array.isArray(r) && r.length === 2 ? Number(String(r[1])) : NaN;
+    });
+    // 6 is Pika's default; a server that does not say gets far more markers than it needs.
+    const keys = fenceKeys(sid, Number.isFinite(threads) && threads > 0 ? threads : 48);
+    await this.pool.call(source, (c) => Promise.all(keys.map((k) => c.call("SET", k, "1", "PX", String(FENCE_TTL_MS)))));
+    return keys;
+  }
+
+  /** True once the target holds every marker (read on the target, a replica that serves reads). */
+  async fenceApplied(target: string, keys: readonly string[]): Promise<boolean> {
+    const n = await this.pool.call(target, (c) => c.call("EXISTS", ...keys));
+    return Number(n) === keys.length;
+  }
+
+  /** Deletes the markers (best effort: they expire anyway). */
+  async dropFence(addrs: readonly string[], keys: readonly string[]): Promise<void> {
+    for (const a of addrs) await this.pool.call(a, (c) => c.call("DEL", ...keys)).catch(() => undefined);
   }
 
   /** `slotsslaveof no one` on the target: its slot becomes a master. */
@@ -149,6 +193,43 @@ export class PikaSlotReplication {
       await this.pool.call(s, (c) => delSlots(c, [sid]));
     }
   }
+}
+
+/** A slot with nothing written: binlog position 0 0. */
+export function isFresh(s: SlotReplState): boolean {
+  return s.file === 0 && s.offset === 0;
+}
+
+/**
+ * A fresh slave that the master cannot feed from its binlog (the master's copy came by a full
+ * sync): connected, still at 0 0, while the master lists it behind. Only a full sync helps.
+ */
+export function stalledFresh(v: SyncView): boolean {
+  return v.connected && v.target !== undefined && isFresh(v.target) && (v.lag ?? 0) > 0;
+}
+
+/** How long a fence marker lives if nothing deletes it. */
+const FENCE_TTL_MS = 60_000;
+/**
+ * Markers per DB writer thread: with k random names per thread, the chance that one of t
+ * threads gets none is below t·e^-k; 24 makes it ~4e-11 per thread.
+ */
+const FENCE_PER_WRITER = 24;
+
+/**
+ * Marker keys for the slot's lock fence: `{slotway-fence-<sid>-<n>}:<nonce>:<i>`, n the first
+ * that hashes the tag to the slot. Pika 3.4 has sync-thread-num threads for replication, half
+ * of them DB writers (pika_repl_client.cc GetHashIndex); names = FENCE_PER_WRITER per writer.
+ */
+export function fenceKeys(sid: number, syncThreads: number): string[] {
+  let tag = "";
+  for (let n = 0; ; n++) {
+    tag = `slotway-fence-${sid}-${n}`;
+    if (slotOfKey(tag) === sid) break;
+  }
+  const nonce = randomBytes(6).toString("hex");
+  const count = FENCE_PER_WRITER * Math.max(1, Math.floor(syncThreads / 2));
+  return Array.from({ length: count }, (_, i) => `{${tag}}:${nonce}:${i}`);
 }
 
 /** Equal binlog positions (file and offset). */

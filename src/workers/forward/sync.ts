@@ -111,7 +111,7 @@ export class SyncForward implements Forwarder {
       if (isError) item.error = errorText(reply);
       else if (reply[0] !== 0x3a || reply[1] !== 0x30 /* :0 */) {
         item.error = `the source still holds ${reply.toString("latin1", 1).trim()} key(s) of the command after SLOTSMGRTTAGONE `
-          + "(Pika lost track of them; the dashboard moves them): try again";
+          + "(Pika lost track of them, or they are in their last second of TTL, which Pika does not move; the dashboard moves them): try again";
       }
       item.ready = true;
       this.drain(slot);
