@@ -154,3 +154,32 @@ export function replyPair(v: unknown, what: string): [number, number] {
   if (!Array.isArray(v) || v.length !== 2) throw new Error(`invalid response = ${JSON.stringify(v)} (${what})`);
   return [replyInt(v[0], what), replyInt(v[1], what)];
 }
+
+/**
+ * Runs full SCAN passes over each db until a pass meets no key of a slot there; a slot is done
+ * when it is clean on every db. pass(db, want) moves the keys of `want` it meets and returns
+ * how many it found per slot; movedToo: every key a pass found, it moved (progress says so).
+ */
+export async function passesUntilEmpty(
+  conn: RedisConn, dbs: readonly number[], sids: readonly number[], opts: MoveOptions, movedToo: boolean,
+  pass: (db: number, want: ReadonlySet<number>) => Promise<Map<number, number>>,
+): Promise<void> {
+  const pendingDbs = new Map<number, Set<number>>(sids.map((s) => [s, new Set(dbs)]));
+  for (const db of dbs) {
+    await conn.call("SELECT", db);
+    const want = new Set(sids);
+    while (want.size !== 0) {
+      const found = await pass(db, want);
+      for (const sid of [...want]) {
+        const n = found.get(sid) ?? 0;
+        if (movedToo) opts.onProgress?.(sid, db, n, n);
+        else opts.onProgress?.(sid, db, n);
+        if (n !== 0) continue;
+        want.delete(sid);
+        const left = pendingDbs.get(sid)!;
+        left.delete(db);
+        if (left.size === 0) opts.onSlotDone?.(sid);
+      }
+    }
+  }
+}

@@ -30,7 +30,7 @@
 // whole pass is seen by it.
 import { crc32, slotOfKey } from "../../core/slot.js";
 import {
-  checkAborted, isUnknownCommand, replyInt, splitAddr,
+  checkAborted, isUnknownCommand, passesUntilEmpty, replyInt, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
 
@@ -61,23 +61,7 @@ export class PikaClassicMover implements SlotMover {
     const conn = await opts.connect(from, { password: opts.password, timeoutMs: opts.timeoutMs + 5000 });
     try {
       const dbs = await pikaDbs(conn);
-      const pendingDbs = new Map<number, Set<number>>(sids.map((s) => [s, new Set(dbs)]));
-      for (const db of dbs) {
-        await conn.call("SELECT", db);
-        const want = new Set(sids);
-        while (want.size !== 0) {
-          const found = await this.pass(conn, db, want, target, opts, signal);
-          for (const sid of [...want]) {
-            const n = found.get(sid) ?? 0;
-            opts.onProgress?.(sid, db, n);
-            if (n !== 0) continue;
-            want.delete(sid);
-            const left = pendingDbs.get(sid)!;
-            left.delete(db);
-            if (left.size === 0) opts.onSlotDone?.(sid);
-          }
-        }
-      }
+      await passesUntilEmpty(conn, dbs, sids, opts, false, (db, want) => this.pass(conn, db, want, target, opts, signal));
     } finally {
       conn.close();
     }

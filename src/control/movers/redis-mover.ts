@@ -11,7 +11,7 @@
 // present for the whole pass, and no proxy creates keys of a migrating slot on the source.
 import { slotOfKey } from "../../core/slot.js";
 import {
-  Throttle, checkAborted, keyspaceDbs, splitAddr,
+  Throttle, checkAborted, keyspaceDbs, passesUntilEmpty, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
 
@@ -27,24 +27,7 @@ export class RedisMover implements SlotMover {
     const throttle = new Throttle(opts.keysPerSecond ?? 0);
     try {
       const dbs = await keyspaceDbs(conn);
-      // A slot is done when it is clean on every db.
-      const pendingDbs = new Map<number, Set<number>>(sids.map((s) => [s, new Set(dbs)]));
-      for (const db of dbs) {
-        await conn.call("SELECT", db);
-        const want = new Set(sids);
-        while (want.size !== 0) {
-          const found = await this.pass(conn, db, want, target, opts, throttle, signal);
-          for (const sid of [...want]) {
-            const n = found.get(sid) ?? 0;
-            opts.onProgress?.(sid, db, n, n); // every key the pass found, it moved
-            if (n !== 0) continue;
-            want.delete(sid);
-            const left = pendingDbs.get(sid)!;
-            left.delete(db);
-            if (left.size === 0) opts.onSlotDone?.(sid);
-          }
-        }
-      }
+      await passesUntilEmpty(conn, dbs, sids, opts, true, (db, want) => this.pass(conn, db, want, target, opts, throttle, signal));
     } finally {
       conn.close();
     }

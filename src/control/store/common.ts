@@ -58,3 +58,9 @@ export class EphemeralLife {
 export function asError(e: unknown): Error {
   return e instanceof Error ? e : new Error(String(e));
 }
+
+/** The folder holding a key ("/" for a top-level key). */
+export function parentOf(key: string): string {
+  const i = key.lastIndexOf("/");
+  return i <= 0 ? "/" : key.slice(0, i);
+}

@@ -15,7 +15,7 @@
 import http from "node:http";
 import { StoreLockedError, type Ephemeral, type Store } from "./store.js";
 import { checkDir, checkKey } from "./layout.js";
-import { EphemeralLife, asError, withDeadline } from "./common.js";
+import { EphemeralLife, asError, parentOf, withDeadline } from "./common.js";
 import { parseEtcdAuth, parseEtcdHosts } from "./etcd-store.js";
 
 export interface Etcd2StoreOptions {
@@ -55,10 +55,6 @@ class V2Error extends Error {
   }
 }
 
-function parentOf(key: string): string {
-  const i = key.lastIndexOf("/");
-  return i <= 0 ? "/" : key.slice(0, i);
-}
 
 /** The etcd v2 Store. */
 export class Etcd2Store implements Store {

@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import * as zookeeper from "node-zookeeper-client";
 import { StoreLockedError, type Ephemeral, type Store } from "./store.js";
 import { checkDir, checkKey } from "./layout.js";
-import { EphemeralLife, asError, withDeadline } from "./common.js";
+import { EphemeralLife, asError, parentOf, withDeadline } from "./common.js";
 
 export interface ZkStoreOptions {
   /** "user:password" (digest scheme); empty or absent for none. */
@@ -59,10 +59,6 @@ function codeOf(e: unknown): number | undefined {
   return typeof code === "number" ? code : undefined;
 }
 
-function parentOf(key: string): string {
-  const i = key.lastIndexOf("/");
-  return i <= 0 ? "/" : key.slice(0, i);
-}
 
 /** The ZooKeeper-backed Store. */
 export class ZkStore implements Store {
