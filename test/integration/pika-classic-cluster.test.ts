@@ -6,6 +6,7 @@ import { crc32 } from "node:zlib";
 import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { slotOfKey } from "../../src/core/slot.js";
+import { codisAdmin } from "../harness/codis-tools.js";
 import { startDashboard, stopAllDashboards, type Dashboard } from "../harness/dashboard.js";
 import { startPika, stopAllPika, type PikaServer } from "../harness/pika.js";
 import { startRedis, stopAllRedis } from "../harness/redis.js";
@@ -147,7 +148,14 @@ for (const version of ["3.5", "4.0"] as const) {
       if (version === "3.5") expect(d.output()).toMatch(/computes wrong slot numbers/);
       expect(d.output()).toMatch(/with the pika mover instead of semi-async/);
       console.log(`pika ${version}: 512 slots (${onB.length} keys + load) moved in ${took.toFixed(0)} ms; ${acked} INCR rounds acked during the move`);
-    }, 120_000);
+
+      // codis-fe's flow, sent by the real codis-admin 3.2.2: slots 0-255 to group 2.
+      const adm = await codisAdmin([`--dashboard=${d.addr}`, "--slot-action", "--create-range", "--beg=0", "--end=255", "--gid=2"]);
+      expect(adm.code, adm.stdout + adm.stderr).toBe(0);
+      await moved(d, range(0, 255), 2);
+      for (const k of strings) expect(await r.get(k)).toBe(`v-${k}`);
+      expect((await dataKeys(a)).filter((k) => slotOfKey(Buffer.from(k)) <= 255)).toEqual([]);
+    }, 150_000);
   });
 }
 

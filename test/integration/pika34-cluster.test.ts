@@ -6,6 +6,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseSlotInfo } from "../../src/control/backends/pika-cluster.js";
 import { slotOfKey } from "../../src/core/slot.js";
+import { codisAdmin } from "../harness/codis-tools.js";
 import { startDashboard, stopAllDashboards, type Dashboard } from "../harness/dashboard.js";
 import { startPika, stopAllPika, type PikaServer } from "../harness/pika.js";
 import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
@@ -254,6 +255,29 @@ describe("Pika 3.4 sharding groups", () => {
     expect((await d.stats()).slot_action.stopped?.[String(sid)]).toBeUndefined();
     expect(await r.get(keys[1]!)).toBe("after-stop");
     expect(await b1.call("GET", keys[2]!)).toBe(`v-${keys[2]}`);
+  }, 90_000);
+});
+
+describe("Pika 3.4 sharding groups, driven by codis-admin 3.2.2 (the calls codis-fe makes)", () => {
+  it("--slot-action --create-range moves slots by replication: every key readable on the target", async () => {
+    const [a, b] = await Promise.all([startPika({ version: "3.4" }), startPika({ version: "3.4" })]);
+    const d = await startDashboard({ config: { pika_delslots_grace: "1s", migration_parallel_slots: 4 } });
+    for (const gid of [1, 2]) expect(await d.put(`/api/topom/group/create/{x}/${gid}`)).toBe("OK");
+    expect(await d.put(`/api/topom/group/add/{x}/1/${a.addr}`)).toBe("OK");
+    expect(await d.put(`/api/topom/group/add/{x}/2/${b.addr}`)).toBe("OK");
+    expect(await d.put("/api/topom/slots/assign/{x}", Array.from({ length: 8 }, (_, id) => ({ id, group_id: 1, action: {} })))).toBe("OK");
+    const p = await addProxy(d);
+    const c = client(p);
+    const keys = [0, 1, 2, 3, 4, 5, 6, 7].flatMap((s) => keysInSlot(s, 10, `adm${s}-`));
+    for (const k of keys) expect(await c.set(k, `v-${k}`)).toBe("OK");
+    const adm = await codisAdmin([`--dashboard=${d.addr}`, "--slot-action", "--create-range", "--beg=2", "--end=5", "--gid=2"]);
+    expect(adm.code, adm.stdout + adm.stderr).toBe(0);
+    await moved(d, [2, 3, 4, 5], 2);
+    for (const k of keys) expect(await c.get(k)).toBe(`v-${k}`);
+    const moving = keysInSlot(3, 1, "adm3-")[0]!;
+    expect(await b.call("GET", moving)).toBe(`v-${moving}`);
+    await until("the source copies removed", async () => !(await slotsOf(a)).has(3), 20_000, 200);
+    expect([...(await slotsOf(b)).keys()].sort((x, y) => x - y)).toEqual([2, 3, 4, 5]);
   }, 90_000);
 });
 
