@@ -319,7 +319,7 @@ export class ReplicationFlow {
         if (performance.now() - stalledAt > FRESH_STALL_MS) {
           if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: slot ${sid} stays at binlog position 0 0 on ${target} after ${RELINKS} full syncs`);
           this.t.log.warn(`slot-[${sid}] ${target} stays at binlog position 0 0 (${view.phase}): ${source}'s copy came by a full sync, so its binlog lacks the history; full sync`);
-          await repl.reattach(sid, source, target).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
+          await repl.reattach(sid, source, target, true).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
           stalledAt = undefined;
           linkedAt = performance.now();
         }
