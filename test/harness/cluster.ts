@@ -13,7 +13,7 @@
 // repository root, so this module works both from its source (vitest) and compiled into
 // dist/test/harness (the soak script).
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -173,7 +173,8 @@ export interface Backend {
   dir: string;
   /** Last lines of the server's output or log, for error reports. */
   output(): string;
-  stop(): Promise<void>;
+  /** keepLogsIn: copy the server's own log folder there first (Pika: DIR/log → keepLogsIn/pika-PORT-log). */
+  stop(keepLogsIn?: string): Promise<void>;
 }
 
 /**
@@ -226,9 +227,12 @@ async function startPikaBackend(kind: BackendKind, conf?: Record<string, string>
   register(pid, `pika ${p.version}:${p.port}`);
   return {
     kind, port: p.port, addr: p.addr, pid, dir: p.dir, output: () => p.logTail(),
-    async stop() {
+    async stop(keepLogsIn?: string) {
       await p.stop(true);
       unregister(pid);
+      // The harness removes Pika's folder; its own log (replication states, full syncs) is the
+      // evidence a failed soak needs.
+      if (keepLogsIn) cpSync(path.join(p.dir, "log"), path.join(keepLogsIn, `pika-${p.port}-log`), { recursive: true });
       rmSync(p.dir, { recursive: true, force: true });
     },
   };
@@ -501,7 +505,7 @@ export class Cluster {
   async stop(keepDir = false): Promise<void> {
     await Promise.allSettled(this.proxies.map((p) => p.stop("SIGKILL")));
     await this.dashboard.stop("SIGKILL").catch(() => undefined);
-    await Promise.allSettled(this.backends.map((b) => b.stop()));
+    await Promise.allSettled(this.backends.map((b) => b.stop(keepDir ? this.dashboard.dir : undefined)));
     if (!keepDir) rmSync(this.dashboard.dir, { recursive: true, force: true });
   }
 }
