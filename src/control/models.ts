@@ -193,6 +193,7 @@ export interface ConfigJson {
   pika_replication_timeout?: string;
   pika_replication_lock_lag?: string;
   pika_replication_lock_timeout?: string;
+  pika_replication_parallel_slots?: number;
   pika_delslots_grace?: string;
   pika_max_slots_per_server?: number;
 }

@@ -92,11 +92,12 @@ describe("dashboard.toml", () => {
       "migration_timeout", "migration_max_keys_per_second", "sentinel_client_timeout", "sentinel_quorum", "sentinel_parallel_syncs", "sentinel_down_after",
       "sentinel_failover_timeout", "sentinel_notification_script", "sentinel_client_reconfig_script",
       // slotway's own keys after codis's
-      "pika_replication_timeout", "pika_replication_lock_lag", "pika_replication_lock_timeout", "pika_delslots_grace",
-      "pika_max_slots_per_server",
+      "pika_replication_timeout", "pika_replication_lock_lag", "pika_replication_lock_timeout",
+      "pika_replication_parallel_slots", "pika_delslots_grace", "pika_max_slots_per_server",
     ]);
     expect(j.pika_replication_timeout).toBe("10m");
     expect(j.pika_replication_lock_lag).toBe("64kb");
+    expect(j.pika_replication_parallel_slots).toBe(32);
   });
 
   it("the sample config parses back to the defaults", () => {

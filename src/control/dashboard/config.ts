@@ -42,6 +42,7 @@ export interface DashboardConfig {
   pika_replication_lock_lag: number;
   /** ms: bound of the lock for the final catch-up (lag 0 on a stable position); past it the slot is unlocked and retried. */
   pika_replication_lock_timeout: number;
+  pika_replication_parallel_slots: number;
   /** ms: how long a moved slot's copy stays on the source before `pkcluster delslots`. */
   pika_delslots_grace: number;
   /** Pika 3.4: most slots one server may hold (each costs ~26 file descriptors). */
@@ -112,6 +113,7 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
   { key: "pika_replication_timeout", kind: "duration", def: "10m", doc: "Pika 3.4: bound for a slot's copy on the target to catch up before it is locked; past it the migration stops (route left on the source)", check: positive },
   { key: "pika_replication_lock_lag", kind: "size", def: "64kb", doc: "Pika 3.4: binlog lag (bytes) at which the slot is locked in every proxy for the final catch-up", check: (v: number) => (v >= 0 ? undefined : "must be ≥ 0") },
   { key: "pika_replication_lock_timeout", kind: "duration", def: "5s", doc: "Pika 3.4: longest lock for the final catch-up; past it the slot is unlocked and tried again (10 tries)", check: positive },
+  { key: "pika_replication_parallel_slots", kind: "int", def: 32, doc: "Pika 3.4: slots replicating at a time (at most migration_parallel_slots); each attach is a pkcluster addslots that holds the server for 0.1-2 s under load", check: positive },
   { key: "pika_delslots_grace", kind: "duration", def: "30s", doc: "Pika 3.4: how long a moved slot's copy stays on the source before pkcluster delslots", check: (v: number) => (v >= 0 ? undefined : "must be ≥ 0") },
   { key: "pika_max_slots_per_server", kind: "int", def: 160, doc: "Pika 3.4: most slots one server may hold; each costs ~26 file descriptors and Pika 3.4 dies (and cannot restart) when it runs out. Pika always has maxclients + 5000 descriptors; raise ulimit -n before raising this", check: positive },
 ];
@@ -230,6 +232,7 @@ export function configToJson(c: DashboardConfig): ConfigJson {
     pika_replication_timeout: formatDuration(c.pika_replication_timeout),
     pika_replication_lock_lag: formatSize(c.pika_replication_lock_lag),
     pika_replication_lock_timeout: formatDuration(c.pika_replication_lock_timeout),
+    pika_replication_parallel_slots: c.pika_replication_parallel_slots,
     pika_delslots_grace: formatDuration(c.pika_delslots_grace),
     pika_max_slots_per_server: c.pika_max_slots_per_server,
   };

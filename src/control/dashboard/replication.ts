@@ -86,6 +86,8 @@ export class ReplicationFlow {
   /** The lock window (see enterWindow): held by windowOwner while set. */
   private window: { promise: Promise<void>; release: () => void } | undefined;
   private windowOwner = -1;
+  /** Slots replicating now (see admit). */
+  private admitted = 0;
 
   constructor(private readonly t: Topom) {}
 
@@ -107,6 +109,7 @@ export class ReplicationFlow {
   }
 
   private async walk(sid: number, repl: PikaSlotReplication, signal: AbortSignal): Promise<void> {
+    let admitted = false;
     try {
       for (;;) {
         checkAborted(signal);
@@ -127,6 +130,10 @@ export class ReplicationFlow {
               await this.attachTarget(sid, m, repl, undefined);
               await this.flip(sid, ActionState.Preparing, performance.now());
               return;
+            }
+            if (!admitted) {
+              await this.admit(signal);
+              admitted = true;
             }
             await this.replicate(sid, m, repl, signal);
             failpoint("pika-caught-up");
@@ -181,9 +188,27 @@ export class ReplicationFlow {
       if (e instanceof SlotStepError) throw e;
       throw new SlotStepError(sid, errText(e), `slot-[${sid}] replication: ${errText(e)}`);
     } finally {
+      if (admitted) this.dismiss();
       this.leaveWindow(sid);
       this.phase.delete(sid);
     }
+  }
+
+  /**
+   * At most pika_replication_parallel_slots slots replicate at once (from the attach to the
+   * flip). Each attach is a `pkcluster addslots` (and `delslots` for a leftover copy), which
+   * takes 0.1-2 s on a loaded Pika 3.4 and holds every other command of the dashboard's one
+   * connection to that server: 99 attaches at once kept `pkcluster info` unanswered for 15 s
+   * and stopped those slots (soak, 128 slots). Only slots entering replication wait here:
+   * locked (prepared) slots never do.
+   */
+  private async admit(signal: AbortSignal): Promise<void> {
+    while (this.admitted >= Math.max(1, this.t.config.pika_replication_parallel_slots)) await sleep(WATCH_MS, signal);
+    this.admitted++;
+  }
+
+  private dismiss(): void {
+    this.admitted--;
   }
 
   /**
