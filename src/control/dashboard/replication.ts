@@ -550,8 +550,16 @@ export class ReplicationFlow {
     if (this.t.topology().slots[sid]!.group_id === gid) return;
     const master = servers[0];
     const ordered = [...servers.slice(1), ...(master ? [master] : [])];
-    await repl.remove(sid, ordered).catch((e) =>
-      this.t.log.warn(`slot-[${sid}] removing the stopped copy from group-[${gid}] failed (${errText(e)}); it is replaced by a full resync if the slot comes back`));
+    try {
+      await repl.remove(sid, ordered);
+    } catch (e) {
+      // "ERR Slot in syncing" (a replication still winding down) or a busy server: the cleanup
+      // retries it every second (and keeps it if the slot moves there again meanwhile), so a
+      // stopped migration leaves no stray copy behind.
+      this.t.log.warn(`slot-[${sid}] removing the stopped copy from group-[${gid}] failed (${errText(e)}); the cleanup retries it`);
+      await this.t.withLock(() => this.t.pikaCleanup.add(sid, gid, servers))
+        .catch((e2) => this.t.log.warn(`slot-[${sid}] recording the stopped copy for cleanup: ${errText(e2)}`));
+    }
   }
 }
 
