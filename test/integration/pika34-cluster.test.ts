@@ -104,7 +104,7 @@ describe("Pika 3.4 sharding groups", () => {
       startPika({ version: "3.4" }), startPika({ version: "3.4" }), startPika({ version: "3.4" }), startPika({ version: "3.4" }),
       startPika({ version: "3.5" }),
     ]);
-    d = await startDashboard({ config: { pika_delslots_grace: "1s", pika_max_slots_per_server: 40, migration_parallel_slots: 4 } });
+    d = await startDashboard({ config: { pika_delslots_grace: "1s", pika_max_slots_per_server: 40, migration_parallel_slots: 4, pika_replication_parallel_slots: 1 } });
   });
 
   it("kinds and versions, one kind per group, slots added before they are routed (only those), replicas follow, the slot budget", async () => {
@@ -157,7 +157,7 @@ describe("Pika 3.4 sharding groups", () => {
     expect(metrics).toContain(`slotway_dashboard_pika_slots{addr="${a2.addr}",as="replica"} 8`);
   });
 
-  it("migrates slots by replication under load: nothing lost, replicas follow, the source copy goes after the grace", async () => {
+  it("migrates slots by replication under load: nothing lost, replicas follow, the source copy goes after the grace, at most pika_replication_parallel_slots replicating at once", async () => {
     const sids = [0, 1, 2, 3];
     const seeds = sids.flatMap((s) => keysInSlot(s, 40, `m${s}-`));
     for (const k of seeds) await r.set(k, `v-${k}`);
@@ -166,10 +166,24 @@ describe("Pika 3.4 sharding groups", () => {
       return { counter: counter!, list: list!, l: load(client(proxy), counter!, list!) };
     });
     await sleep(200);
+    // How many of the slots b1 holds as a replica (replicating, not yet flipped) at once.
+    let polling = true;
+    let mostReplicating = 0;
+    const poll = (async () => {
+      while (polling) {
+        const m = await slotsOf(b1);
+        mostReplicating = Math.max(mostReplicating, sids.filter((s) => m.get(s)?.role === "slave").length);
+        await sleep(10);
+      }
+    })();
     const t0 = performance.now();
     expect(await d.put("/api/topom/slots/action/create-range/{x}/0/3/2")).toBe("OK");
     await moved(d, sids, 2);
     const took = performance.now() - t0;
+    polling = false;
+    await poll;
+    // migration_parallel_slots is 4, pika_replication_parallel_slots 1: one slot at a time.
+    expect(mostReplicating).toBe(1);
     await sleep(200);
     for (const { counter, list, l } of loads) {
       const got = await l.stop();
