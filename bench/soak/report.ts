@@ -49,6 +49,15 @@ export function formatReport(r: SoakResult): string {
     L.push(`  ${`${cls} (${c.clients})`.padEnd(18)} ${phases.map((p) => String(Math.round(c.opsPerSec[p] ?? 0)).padStart(9)).join("")}   ${c.ratio.toFixed(2)}`);
   }
 
+  const procs = Object.keys(r.cpu.perSecond);
+  if (procs.length) {
+    L.push("", "cpu (ms per second of the phase; 1000 = one core)");
+    L.push(`  process    ${phases.map((p) => p.padStart(9)).join("")}`);
+    for (const name of procs) L.push(`  ${name.padEnd(10)} ${phases.map((p) => String(Math.round(r.cpu.perSecond[name]![p] ?? 0)).padStart(9)).join("")}`);
+    L.push(`  ${"interrupts".padEnd(10)} ${phases.map((p) => String(Math.round(r.cpu.softirq[p] ?? 0)).padStart(9)).join("")}   (all the machine's: loopback traffic)`);
+    L.push(`  ${"others".padEnd(10)} ${phases.map((p) => String(Math.round(r.cpu.others[p] ?? 0)).padStart(9)).join("")}   (the rest of the machine's busy time)`);
+  }
+
   L.push("", `latency by phase (bound ${o.heldBoundS} s)`);
   for (const l of r.latency) {
     L.push(`  ${l.phase.padEnd(8)} p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, p99.9 ${ms(l.p999)}, max ${ms(l.maxMs)} (${l.maxWhat})`);

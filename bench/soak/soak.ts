@@ -11,6 +11,7 @@ import { CounterActor, FamilyActor, ListActor, RegisterActor, StaticActor, TtlAc
 import { SoakConn } from "./conn.js";
 import { Latency, SoakClient, type ClientClass } from "./client.js";
 import { Anomalies, ErrorTexts, show, type Env, type Tally } from "./model.js";
+import { CpuSampler, type CpuFigures } from "./cpu.js";
 import { describeSlots, SlotPins } from "./pins.js";
 import { WaveDriver, type KillRecord, type KillState, type WaveRecord } from "./waves.js";
 
@@ -140,6 +141,10 @@ export interface SoakResult {
   /** Keys checked at the end: by reads through both proxies, and on the backends. */
   finalChecked: number;
   placementChecked: number;
+  /** CPU of each process (dashboard, proxies, backends, the load itself) by phase. */
+  cpu: CpuFigures;
+  /** Every 100 ms: wall clock (epoch ms), phase, ops of each class and CPU ms of each process in it. */
+  timeline: { t: number; phase: string; single: number; pipelined: number; cpu: Record<string, number> }[];
   logDir: string;
   elapsedS: number;
 }
@@ -244,10 +249,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const phaseOps: Record<string, Record<ClientClass, number>> = {};
     let lastT = performance.now();
     let lastOps = { single: 0, pipelined: 0 };
+    const cpu = new CpuSampler(() => ({
+      dashboard: cluster.dashboard.pid,
+      ...Object.fromEntries(cluster.proxies.map((p, i) => [`proxy-${i + 1}`, p.pid])),
+      ...Object.fromEntries(cluster.backends.map((b, i) => [`backend-${i + 1}`, b.pid])),
+      load: process.pid,
+    }));
+    const timeline: SoakResult["timeline"] = [];
     const sample = (): void => {
       const now = performance.now();
+      const used = cpu.sample(driver!.phase, now - lastT);
       const ops = { single: 0, pipelined: 0 };
       for (const c of clients) ops[c.cls] += c.ops;
+      timeline.push({ t: Date.now(), phase: driver!.phase, single: ops.single - lastOps.single, pipelined: ops.pipelined - lastOps.pipelined, cpu: used });
       const ph = driver!.phase;
       phaseMs[ph] = (phaseMs[ph] ?? 0) + (now - lastT);
       const po = (phaseOps[ph] ??= { single: 0, pipelined: 0 });
@@ -343,6 +357,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       waves: driver.waves,
       kills: driver.waves.flatMap((w) => (w.kill ? [w.kill] : [])),
       finalChecked, placementChecked,
+      cpu: cpu.figures(), timeline,
       logDir: cluster.dashboard.dir,
       elapsedS: (performance.now() - t0) / 1000,
     };

@@ -308,7 +308,7 @@ export class Dashboard {
   async launch(timeoutMs = 30_000): Promise<void> {
     this.starts++;
     appendFileSync(this.logFile, `--- start ${this.starts} at ${new Date().toISOString()}\n`);
-    this.child = new Child("dashboard", spawn(process.execPath, [CLI_PATH, "dashboard", "--config", this.configFile, "--log-level", "WARN"],
+    this.child = new Child("dashboard", spawn(process.execPath, [...(process.env.SOAK_DASHBOARD_NODE_ARGS?.split(" ").filter(Boolean) ?? []), CLI_PATH, "dashboard", "--config", this.configFile, "--log-level", process.env.SOAK_DASHBOARD_LOG_LEVEL ?? "WARN"],
       { stdio: ["ignore", "pipe", "pipe"] }), this.logFile);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -504,7 +504,7 @@ export class Cluster {
   /** Stops everything and removes the temp folders (keepDir: leave the dashboard folder with the logs). */
   async stop(keepDir = false): Promise<void> {
     await Promise.allSettled(this.proxies.map((p) => p.stop("SIGKILL")));
-    await this.dashboard.stop("SIGKILL").catch(() => undefined);
+    await this.dashboard.stop(process.env.SOAK_DASHBOARD_NODE_ARGS ? "SIGTERM" : "SIGKILL").catch(() => undefined);
     await Promise.allSettled(this.backends.map((b) => b.stop(keepDir ? this.dashboard.dir : undefined)));
     if (!keepDir) rmSync(this.dashboard.dir, { recursive: true, force: true });
   }

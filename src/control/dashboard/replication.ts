@@ -351,7 +351,7 @@ export class ReplicationFlow {
         stalledAt ??= performance.now();
         if (performance.now() - stalledAt > FRESH_STALL_MS) {
           if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: slot ${sid} stays at binlog position 0 0 on ${target} after ${RELINKS} full syncs`);
-          this.t.log.warn(`slot-[${sid}] ${target} stays at binlog position 0 0 (${view.phase}): ${source}'s copy came by a full sync, so its binlog lacks the history; full sync`);
+          this.t.log.warn(`slot-[${sid}] ${target} stays at binlog position 0 0 (${view.phase}): ${source} does not feed it from its binlog (seen when its own copy came by a full sync); full sync`);
           await repl.reattach(sid, source, target, true).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
           stalledAt = undefined;
           linkedAt = performance.now();
