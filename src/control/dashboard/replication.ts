@@ -132,7 +132,7 @@ export class ReplicationFlow {
               return;
             }
             if (!admitted) {
-              await this.admit(signal);
+              await this.admit(sid, signal);
               admitted = true;
             }
             await this.replicate(sid, m, repl, signal);
@@ -202,8 +202,10 @@ export class ReplicationFlow {
    * and stopped those slots (soak, 128 slots). Only slots entering replication wait here:
    * locked (prepared) slots never do.
    */
-  private async admit(signal: AbortSignal): Promise<void> {
-    while (this.admitted >= Math.max(1, this.t.config.pika_replication_parallel_slots)) await sleep(WATCH_MS, signal);
+  private async admit(sid: number, signal: AbortSignal): Promise<void> {
+    const cap = (): number => Math.max(1, this.t.config.pika_replication_parallel_slots);
+    if (this.admitted >= cap()) this.phase.set(sid, `waiting: ${this.admitted} slots replicating (pika_replication_parallel_slots = ${cap()})`);
+    while (this.admitted >= cap()) await sleep(WATCH_MS, signal);
     this.admitted++;
   }
 
