@@ -4,6 +4,7 @@
 // Invariant every mover keeps: moveSlots resolves only after the mover itself saw the source
 // hold no key of the slots (a full scan that found none). A backend's "remaining" count is
 // used for progress only, never as the proof.
+import { slotOfKey } from "../../core/slot.js";
 
 /** The part of the lead's RedisClient (src/control/redis-client.ts) the movers and dashboard use. */
 export interface RedisConn {
@@ -182,4 +183,37 @@ export async function passesUntilEmpty(
       }
     }
   }
+}
+
+const SCAN_COUNT = 1000;
+
+/**
+ * One full SCAN pass of the selected db: the keys of `want` each SCAN step meets (less those
+ * skip names) go to moveBatch before the next step; returns the keys found per slot.
+ */
+export async function scanPass(
+  conn: RedisConn, want: ReadonlySet<number>, opts: MoveOptions, signal: AbortSignal,
+  moveBatch: (keys: Buffer[]) => Promise<void>, skip?: (key: Buffer) => boolean,
+): Promise<Map<number, number>> {
+  const found = new Map<number, number>();
+  let cursor = "0";
+  do {
+    checkAborted(signal);
+    await opts.gate?.();
+    checkAborted(signal);
+    const r = await conn.callBuffer("SCAN", cursor, "COUNT", SCAN_COUNT);
+    if (!Array.isArray(r) || r.length !== 2 || !Array.isArray(r[1])) throw new Error(`invalid response = ${String(r)} (SCAN)`);
+    cursor = Buffer.isBuffer(r[0]) ? r[0].toString() : String(r[0]);
+    const batch: Buffer[] = [];
+    for (const k of r[1] as unknown[]) {
+      const key = Buffer.isBuffer(k) ? k : Buffer.from(String(k));
+      if (skip?.(key)) continue;
+      const sid = slotOfKey(key);
+      if (!want.has(sid)) continue;
+      found.set(sid, (found.get(sid) ?? 0) + 1);
+      batch.push(key);
+    }
+    await moveBatch(batch);
+  } while (cursor !== "0");
+  return found;
 }

@@ -30,11 +30,10 @@
 // whole pass is seen by it.
 import { crc32, slotOfKey } from "../../core/slot.js";
 import {
-  checkAborted, isUnknownCommand, passesUntilEmpty, replyInt, splitAddr,
+  checkAborted, isUnknownCommand, passesUntilEmpty, replyInt, scanPass, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
 
-const SCAN_COUNT = 1000;
 /** Moves in flight on the connection (pipelined; Pika runs them one after the other). */
 const PIPELINE = 32;
 
@@ -68,34 +67,16 @@ export class PikaClassicMover implements SlotMover {
   }
 
   /** One full SCAN pass; moves every key of `want` it meets. Returns the keys found per slot. */
-  private async pass(
+  private pass(
     conn: RedisConn, db: number, want: ReadonlySet<number>, target: { host: string; port: number },
     opts: MoveOptions, signal: AbortSignal,
   ): Promise<Map<number, number>> {
-    const found = new Map<number, number>();
-    let cursor = "0";
-    do {
-      checkAborted(signal);
-      await opts.gate?.();
-      checkAborted(signal);
-      const r = await conn.callBuffer("SCAN", cursor, "COUNT", SCAN_COUNT);
-      if (!Array.isArray(r) || r.length !== 2 || !Array.isArray(r[1])) throw new Error(`invalid response = ${String(r)} (SCAN)`);
-      cursor = Buffer.isBuffer(r[0]) ? r[0].toString() : String(r[0]);
-      const batch: Buffer[] = [];
-      for (const k of r[1] as unknown[]) {
-        const key = Buffer.isBuffer(k) ? k : Buffer.from(String(k));
-        if (isPikaInternalKey(key)) continue;
-        const sid = slotOfKey(key);
-        if (!want.has(sid)) continue;
-        found.set(sid, (found.get(sid) ?? 0) + 1);
-        batch.push(key);
-      }
+    return scanPass(conn, want, opts, signal, async (batch) => {
       for (let i = 0; i < batch.length; i += PIPELINE) {
         checkAborted(signal);
         await Promise.all(batch.slice(i, i + PIPELINE).map((key) => this.moveKey(conn, db, key, target, opts)));
       }
-    } while (cursor !== "0");
-    return found;
+    }, isPikaInternalKey);
   }
 
   /** Moves one key (and its tag) by name; proves it gone from the source, or throws. */

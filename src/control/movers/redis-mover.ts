@@ -9,13 +9,10 @@
 //
 // A slot is finished when a full SCAN pass finds none of its keys: SCAN returns every key that is
 // present for the whole pass, and no proxy creates keys of a migrating slot on the source.
-import { slotOfKey } from "../../core/slot.js";
 import {
-  Throttle, checkAborted, keyspaceDbs, passesUntilEmpty, splitAddr,
+  Throttle, checkAborted, keyspaceDbs, passesUntilEmpty, scanPass, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
-
-const SCAN_COUNT = 1000;
 
 export class RedisMover implements SlotMover {
   readonly method = "redis" as const;
@@ -34,27 +31,11 @@ export class RedisMover implements SlotMover {
   }
 
   /** One full SCAN pass of the selected db; moves every key of `want` it meets. Returns keys found per slot. */
-  private async pass(
+  private pass(
     conn: RedisConn, db: number, want: ReadonlySet<number>, target: { host: string; port: number },
     opts: MoveOptions, throttle: Throttle, signal: AbortSignal,
   ): Promise<Map<number, number>> {
-    const found = new Map<number, number>();
-    let cursor = "0";
-    do {
-      checkAborted(signal);
-      await opts.gate?.();
-      checkAborted(signal);
-      const r = await conn.callBuffer("SCAN", cursor, "COUNT", SCAN_COUNT);
-      if (!Array.isArray(r) || r.length !== 2 || !Array.isArray(r[1])) throw new Error(`invalid response = ${String(r)} (SCAN)`);
-      cursor = Buffer.isBuffer(r[0]) ? r[0].toString() : String(r[0]);
-      const batch: Buffer[] = [];
-      for (const k of r[1] as unknown[]) {
-        const key = Buffer.isBuffer(k) ? k : Buffer.from(String(k));
-        const sid = slotOfKey(key);
-        if (!want.has(sid)) continue;
-        found.set(sid, (found.get(sid) ?? 0) + 1);
-        batch.push(key);
-      }
+    return scanPass(conn, want, opts, signal, async (batch) => {
       const step = throttle.stepKeys(opts.numKeys);
       for (let i = 0; i < batch.length; i += step) {
         checkAborted(signal);
@@ -62,8 +43,7 @@ export class RedisMover implements SlotMover {
         await this.migrate(conn, db, target, keys, opts);
         await throttle.moved(keys.length, signal);
       }
-    } while (cursor !== "0");
-    return found;
+    });
   }
 
   private async migrate(conn: RedisConn, db: number, target: { host: string; port: number }, keys: Buffer[], opts: MoveOptions): Promise<void> {
