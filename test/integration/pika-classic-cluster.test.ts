@@ -7,10 +7,11 @@ import { Redis } from "ioredis";
 import { afterAll, describe, expect, it } from "vitest";
 import { slotOfKey } from "../../src/core/slot.js";
 import { codisAdmin } from "../harness/codis-tools.js";
-import { startDashboard, stopAllDashboards, type Dashboard } from "../harness/dashboard.js";
+import { startDashboard, stopAllDashboards } from "../harness/dashboard.js";
+import { addProxy, moved } from "../harness/dash-wait.js";
 import { startPika, stopAllPika, type PikaServer } from "../harness/pika.js";
 import { startRedis, stopAllRedis } from "../harness/redis.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { stopAllSlotway, type Slotway } from "../harness/slotway.js";
 import { until, sleep } from "../harness/wait.js";
 
 /** Pika 4.0.1's read cache serves stale reads (pika-facts.test.ts); slotway refuses to move its slots with it on. */
@@ -32,28 +33,7 @@ function client(p: Slotway): Redis {
   return r;
 }
 
-async function addProxy(d: Dashboard): Promise<Slotway> {
-  const p = await startSlotway({ workers: 2, args: ["--dashboard", d.addr], config: { backend_recv_timeout: "10s" } });
-  await until("proxy online", async () => {
-    const st = await d.stats();
-    const m = st.proxy.models.find((x) => x.admin_addr === p.adminAddr);
-    return m && st.proxy.stats[m.token]?.stats?.online;
-  }, 20_000, 50);
-  return p;
-}
 
-async function moved(d: Dashboard, sids: number[], gid: number, ms = 60_000): Promise<void> {
-  let last = "";
-  try {
-    await until(`slots on group-${gid}`, async () => {
-      const st = await d.stats();
-      last = JSON.stringify(st.slot_action);
-      return sids.every((s) => st.slots[s]!.group_id === gid && !st.slots[s]!.action?.state);
-    }, ms, 100);
-  } catch (e) {
-    throw new Error(`${String(e)}\nlast: ${last}\n${d.output().split("\n").slice(-30).join("\n")}`);
-  }
-}
 
 /** Every data key of the server (Pika's _internal:* slot sets left out). */
 async function dataKeys(p: PikaServer): Promise<string[]> {
@@ -122,7 +102,7 @@ for (const version of ["3.5", "4.0"] as const) {
       await sleep(200);
       const t0 = performance.now();
       expect(await d.put("/api/topom/slots/action/create-range/{x}/512/1023/1")).toBe("OK");
-      await moved(d, range(512, 1023), 1);
+      await moved(d, range(512, 1023), 1, 60_000);
       const took = performance.now() - t0;
       await sleep(200);
       stop = true;
@@ -152,7 +132,7 @@ for (const version of ["3.5", "4.0"] as const) {
       // codis-fe's flow, sent by the real codis-admin 3.2.2: slots 0-255 to group 2.
       const adm = await codisAdmin([`--dashboard=${d.addr}`, "--slot-action", "--create-range", "--beg=0", "--end=255", "--gid=2"]);
       expect(adm.code, adm.stdout + adm.stderr).toBe(0);
-      await moved(d, range(0, 255), 2);
+      await moved(d, range(0, 255), 2, 60_000);
       for (const k of strings) expect(await r.get(k)).toBe(`v-${k}`);
       expect((await dataKeys(a)).filter((k) => slotOfKey(Buffer.from(k)) <= 255)).toEqual([]);
     }, 150_000);
@@ -219,7 +199,7 @@ describe("Pika classic and plain Redis", () => {
     expect(s1).toBeLessThan(512);
     await r.rpush(k1, "x", "y");
     expect(await d.put(`/api/topom/slots/action/create/{x}/${s1}/2`)).toBe("OK");
-    await moved(d, [s1], 2);
+    await moved(d, [s1], 2, 60_000);
     expect(await r.lrange(k1, 0, -1)).toEqual(["x", "y"]);
     expect(await rs.command("LLEN", k1)).toBe(":2");
 

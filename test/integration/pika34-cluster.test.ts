@@ -8,8 +8,9 @@ import { parseSlotInfo } from "../../src/control/backends/pika-cluster.js";
 import { slotOfKey } from "../../src/core/slot.js";
 import { codisAdmin } from "../harness/codis-tools.js";
 import { startDashboard, stopAllDashboards, type Dashboard } from "../harness/dashboard.js";
+import { addProxy, moved } from "../harness/dash-wait.js";
 import { startPika, stopAllPika, type PikaServer } from "../harness/pika.js";
-import { startSlotway, stopAllSlotway, type Slotway } from "../harness/slotway.js";
+import { stopAllSlotway, type Slotway } from "../harness/slotway.js";
 import { until, sleep } from "../harness/wait.js";
 
 const clients: Redis[] = [];
@@ -37,29 +38,7 @@ async function slotsOf(p: PikaServer): Promise<Map<number, ReturnType<typeof par
   return parseSlotInfo(String(await p.call("PKCLUSTER", "INFO", "SLOT")));
 }
 
-async function addProxy(d: Dashboard): Promise<Slotway> {
-  const p = await startSlotway({ workers: 2, args: ["--dashboard", d.addr], config: { backend_recv_timeout: "10s" } });
-  await until("proxy online", async () => {
-    const st = await d.stats();
-    const m = st.proxy.models.find((x) => x.admin_addr === p.adminAddr);
-    return m && st.proxy.stats[m.token]?.stats?.online;
-  }, 20_000, 50);
-  return p;
-}
 
-/** Waits for the slots to be on gid with no action; on timeout the error shows the dashboard's view. */
-async function moved(d: Dashboard, sids: number[], gid: number, ms = 25_000): Promise<void> {
-  let last = "";
-  try {
-    await until(`slots ${sids.join(",")} on group-${gid}`, async () => {
-      const st = await d.stats();
-      last = JSON.stringify({ slots: sids.map((s) => st.slots[s]), action: st.slot_action });
-      return sids.every((s) => st.slots[s]!.group_id === gid && !st.slots[s]!.action?.state);
-    }, ms, 50);
-  } catch (e) {
-    throw new Error(`${String(e)}\nlast stats: ${last}\ndashboard log tail:\n${d.output().split("\n").slice(-30).join("\n")}`);
-  }
-}
 
 /**
  * A client that keeps writing slot keys through the proxy while slots move: INCR of a counter
