@@ -11,6 +11,7 @@ import { CounterActor, FamilyActor, ListActor, RegisterActor, StaticActor, TtlAc
 import { SoakConn } from "./conn.js";
 import { Latency, SoakClient, type ClientClass } from "./client.js";
 import { Anomalies, ErrorTexts, show, type Env, type Tally } from "./model.js";
+import { rng } from "../micro/streams.js";
 import { CpuSampler, type CpuFigures } from "./cpu.js";
 import { describeSlots, SlotPins } from "./pins.js";
 import { WaveDriver, type KillRecord, type KillState, type WaveRecord } from "./waves.js";
@@ -149,17 +150,6 @@ export interface SoakResult {
   elapsedS: number;
 }
 
-/** mulberry32: a small seeded generator, so that a run's plans can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
