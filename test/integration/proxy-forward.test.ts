@@ -482,6 +482,34 @@ describe("keys a worker knows are off the source skip the move step (forward/mov
   });
 });
 
+describe("a key mid-move holds only its own client's requests of the slot (forward/client-lanes.ts)", () => {
+  it("semi-async: another client of the same worker is answered while the first waits, and the first keeps its order", async () => {
+    const [k, slow, n] = ["{lane}:k", "{lane}:slow", "{lane}:n"];
+    await da.set(slow, "s");
+    await migrating([k], 1, A, B);
+    const placed = await clientsOnEachWorker(proxy.port, 2, 2);
+    open.push(...placed.flat());
+    const [x, y] = placed[0]!;
+    const moved = await holdMidMove(slow);
+    // x: its SET of `slow` retries in its lane (the key is mid-move); its SET of k waits behind it.
+    x!.write(Buffer.concat([encodeCommand(["SET", slow, "t"]), encodeCommand(["SET", k, "x"])]));
+    await expect(x!.read(1, 300)).rejects.toThrow(/timeout/);
+    // y, on the same worker, works on the same slot meanwhile.
+    const t0 = performance.now();
+    expect(await y!.call("INCR", n)).toBe(":1\r\n");
+    expect(await y!.call("GET", n)).toBe(bulk("1"));
+    expect(performance.now() - t0).toBeLessThan(250);
+    expect(await db.get(n)).toBe("1");
+    expect(await db.get(k)).toBe(null); // x's SET of k did not overtake its SET of slow
+    gate.open();
+    const r = await x!.read(2, 5000);
+    expect(r.map((b) => b.toString())).toEqual(["+OK\r\n", "+OK\r\n"]);
+    expect(await moved.reply).toBe(":1\r\n");
+    expect(await db.get(slow)).toBe("t");
+    expect(await db.get(k)).toBe("x");
+  });
+});
+
 describe("migration and slot changes together", () => {
   it("the dashboard's sequence: prepared (locked, migrate_from set) holds requests; migrating releases them through the move", async () => {
     const k = "seq-prepared";

@@ -9,13 +9,15 @@
 // it away), that stays true for as long as the slot's record is the one the step was sent
 // under: the cache is keyed by the record's sequence number and forgotten when it changes.
 //
-// Why skipping keeps order: a request may skip only when no request of the same slot is
-// between its step and its forward in this worker. Every earlier request of the slot has then
-// been sent to the target already, on the same connection, so the skipping one lands after
-// them; a later request that takes a step is sent to the target only once its step answered.
+// Why skipping keeps order: a request may skip only when no request of the same client and slot
+// is between its step and its forward in this worker. Every earlier request of that client in
+// the slot has then been sent to the target already, on the same connection, so the skipping
+// one lands after them; a later request that takes a step is sent to the target only once its
+// step answered. Other clients' requests in flight are concurrent with it (client-lanes.ts).
 import { SLOT_COUNT } from "../../core/slot.js";
 import type { Req } from "../request.js";
 import type { Route } from "../pool.js";
+import { ClientLanes, clientOf, type Client } from "./client-lanes.js";
 
 /** Cached keys per worker, over all slots; past it the cache starts over (it is only a shortcut). */
 const MAX_KEYS = 65_536;
@@ -23,8 +25,8 @@ const MAX_KEYS = 65_536;
 export class MovedKeys {
   private readonly keys: (Set<string> | undefined)[] = new Array(SLOT_COUNT);
   private readonly seqs = new Int32Array(SLOT_COUNT).fill(-1);
-  /** Per slot: requests between their move step and their forward (sync and redis methods). */
-  private readonly stepping = new Int32Array(SLOT_COUNT);
+  /** Per slot and client: requests between their move step and their forward (redis method). */
+  private readonly stepping = new ClientLanes<number>();
   private total = 0;
 
   /** True when every key (argument indexes) of req is known off the source under this route. */
@@ -54,17 +56,23 @@ export class MovedKeys {
     }
   }
 
-  /** True when a request of the slot is mid-step in this worker (a skip would overtake it). */
-  busy(slot: number): boolean {
-    return this.stepping[slot]! > 0;
+  /** True when a request of req's client in the slot is mid-step in this worker (a skip would overtake it). */
+  busy(slot: number, req: Req): boolean {
+    return this.stepping.get(slot, clientOf(req)) !== undefined;
   }
 
-  begin(slot: number): void {
-    this.stepping[slot]!++;
+  /** req starts a move step; until end(), its client's requests of the slot do not skip. Returns the client. */
+  begin(slot: number, req: Req): Client {
+    const c = clientOf(req);
+    this.stepping.set(slot, c, (this.stepping.get(slot, c) ?? 0) + 1);
+    return c;
   }
 
-  end(slot: number): void {
-    this.stepping[slot]!--;
+  /** The step begin() returned c for is over. */
+  end(slot: number, c: Client): void {
+    const n = (this.stepping.get(slot, c) ?? 1) - 1;
+    if (n <= 0) this.stepping.delete(slot, c);
+    else this.stepping.set(slot, c, n);
   }
 
   private clear(): void {

@@ -15,22 +15,23 @@ import {
   commandKeys, errorText, failMigration, forwardKept, keyAt, splitAddr, type ForwardHost, type Forwarder,
 } from "./forward.js";
 import type { MovedKeys } from "./moved-keys.js";
+import type { Client } from "./client-lanes.js";
 
 export class RedisForward implements Forwarder {
   constructor(private readonly host: ForwardHost, private readonly moved: MovedKeys) {}
 
   start(req: Req, slot: number, route: Route): void {
     const keys = commandKeys(req, slot);
-    if (keys.length === 0 || (!this.moved.busy(slot) && this.moved.allMoved(req, slot, route, keys))) {
+    if (keys.length === 0 || (!this.moved.busy(slot, req) && this.moved.allMoved(req, slot, route, keys))) {
       forwardKept(req, route.master!, slot);
       return;
     }
-    this.moved.begin(slot);
-    this.step(req, slot, route, keys, false);
+    const client = this.moved.begin(slot, req);
+    this.step(req, slot, route, keys, false, client);
   }
 
   /** One MIGRATE of the keys; the slot is counted as stepping (moved.begin) until it ends. */
-  private step(req: Req, slot: number, route: Route, keys: number[], replace: boolean): void {
+  private step(req: Req, slot: number, route: Route, keys: number[], replace: boolean, client: Client): void {
     const target = route.master!;
     const settings = this.host.settings;
     const [host, port] = splitAddr(target.addr);
@@ -44,7 +45,7 @@ export class RedisForward implements Forwarder {
     route.from!.conn(req.db, req.resp3, slot).sendInternal(args, (_r, reply, isError) => {
       if (!isError) {
         // OK or NOKEY: none of the keys is on the source any more.
-        this.moved.end(slot);
+        this.moved.end(slot, client);
         this.moved.note(req, slot, seq, keys);
         forwardKept(req, target, slot);
         return;
@@ -52,10 +53,10 @@ export class RedisForward implements Forwarder {
       const text = errorText(reply);
       // Redis words it "ERR Target instance replied with error: BUSYKEY ...".
       if (!replace && text.includes("BUSYKEY")) {
-        this.step(req, slot, route, keys, true);
+        this.step(req, slot, route, keys, true, client);
         return;
       }
-      this.moved.end(slot);
+      this.moved.end(slot, client);
       failMigration(req, route, slot, text);
     }, slot);
   }

@@ -23,8 +23,9 @@
 // the proxy would answer after later commands of the same connection, verified on codis-server
 // 3.2.11, so it cannot share the pipelined connection.)
 //
-// Per slot, a worker keeps its requests in a lane behind the one in progress, so the worker's
-// order of commands on one slot is kept while a key is mid-move.
+// Per client and slot, a worker keeps the requests in a lane behind the one in progress, so a
+// client's order of commands on one slot is kept while a key is mid-move; other clients' requests
+// do not wait for it (client-lanes.ts).
 
 import { splitArrayReply } from "../../core/resp-scanner.js";
 import { encodeCommand, encodeFromRanges } from "../../core/resp-encoder.js";
@@ -38,6 +39,7 @@ import {
 } from "./forward.js";
 import { TAGONE_TIMEOUT } from "./sync.js";
 import type { MovedKeys } from "./moved-keys.js";
+import { ClientLanes, clientOf, type Client } from "./client-lanes.js";
 
 const WRAPPER = Buffer.from("SLOTSMGRT-EXEC-WRAPPER");
 const parts: number[] = [];
@@ -57,28 +59,29 @@ function judgeWrappedMove(reply: Buffer, isError: boolean): MoveVerdict {
 }
 
 export class SemiAsyncForward implements Forwarder {
-  /** Per slot, requests waiting behind the one in progress. */
-  private readonly lanes = new Map<number, ReqQueue>();
+  /** Per client and slot, requests waiting behind the one in progress. */
+  private readonly lanes = new ClientLanes<ReqQueue>();
   /** Set while nextInLane runs, so a step that completes at once does not recurse. */
   private laneBusy = false;
-  private readonly laneKicks: number[] = [];
+  private readonly laneKicks: { slot: number; client: Client }[] = [];
 
   constructor(private readonly host: ForwardHost, private readonly moved: MovedKeys) {}
 
   start(req: Req, slot: number, route: Route): void {
-    const lane = this.lanes.get(slot);
+    const client = clientOf(req);
+    const lane = this.lanes.get(slot, client);
     if (lane !== undefined) {
-      lane.push(req); // keep this worker's order for the slot behind the request in progress
+      lane.push(req); // keep this client's order for the slot behind its request in progress
       return;
     }
-    // No lane: no request of the slot is mid-step here, so one whose keys are all known off
-    // the source may go straight to the target (moved-keys.ts).
+    // No lane: no request of this client and slot is mid-step here, so one whose keys are all
+    // known off the source may go straight to the target (moved-keys.ts).
     const keys = commandKeys(req, slot);
     if (keys.length === 0 || this.moved.allMoved(req, slot, route, keys)) {
       forwardKept(req, route.master!, slot);
       return;
     }
-    this.lanes.set(slot, new ReqQueue());
+    this.lanes.set(slot, client, new ReqQueue());
     this.step(req, slot, route);
   }
 
@@ -86,7 +89,7 @@ export class SemiAsyncForward implements Forwarder {
     const keys = commandKeys(req, slot);
     if (keys.length === 0 || this.moved.allMoved(req, slot, route, keys)) {
       forwardKept(req, route.master!, slot);
-      this.nextInLane(slot);
+      this.nextInLane(slot, req);
       return;
     }
     if (req.deadline === 0) req.deadline = performance.now() + (this.host.settings.recvTimeout || 30_000);
@@ -112,12 +115,12 @@ export class SemiAsyncForward implements Forwarder {
       if (code === 0) {
         this.moved.note(req, slot, seq, [ki]);
         forwardKept(req, route.master!, slot);
-        this.nextInLane(slot);
+        this.nextInLane(slot, req);
       } else if (code === 1) {
         this.retry(req, slot, route);
       } else if (code === 2 || (code === -1 && reply[parts[2]!] === 0x2d)) {
         req.complete(reply, parts[2]!, parts[3]!, reply[parts[2]!] === 0x2d);
-        this.nextInLane(slot);
+        this.nextInLane(slot, req);
       } else {
         this.fail(req, slot, `bad slotsmgrt-exec-wrapper resp: ${preview(reply)}`);
       }
@@ -136,7 +139,7 @@ export class SemiAsyncForward implements Forwarder {
       else {
         this.moved.note(req, slot, seq, keys);
         forwardKept(req, target, slot);
-        this.nextInLane(slot);
+        this.nextInLane(slot, req);
       }
     });
     const conn = route.from!.conn(req.db, req.resp3, slot);
@@ -160,7 +163,7 @@ export class SemiAsyncForward implements Forwarder {
 
   private fail(req: Req, slot: number, why: string): void {
     failMigration(req, this.host.route(slot), slot, why);
-    this.nextInLane(slot);
+    this.nextInLane(slot, req);
   }
 
   /**
@@ -168,29 +171,29 @@ export class SemiAsyncForward implements Forwarder {
    * down and fails it synchronously) and call back here: such calls are queued and run by the
    * outermost loop, so a long lane never recurses.
    */
-  private nextInLane(slot: number): void {
-    this.laneKicks.push(slot);
+  private nextInLane(slot: number, req: Req): void {
+    this.laneKicks.push({ slot, client: clientOf(req) });
     if (this.laneBusy) return;
     this.laneBusy = true;
     try {
-      for (let s = this.laneKicks.shift(); s !== undefined; s = this.laneKicks.shift()) this.advanceLane(s);
+      for (let k = this.laneKicks.shift(); k !== undefined; k = this.laneKicks.shift()) this.advanceLane(k.slot, k.client);
     } finally {
       this.laneBusy = false;
     }
   }
 
-  private advanceLane(slot: number): void {
-    const lane = this.lanes.get(slot);
+  private advanceLane(slot: number, client: Client): void {
+    const lane = this.lanes.get(slot, client);
     if (lane === undefined) return;
     const next = lane.shift();
     if (next === undefined) {
-      this.lanes.delete(slot);
+      this.lanes.delete(slot, client);
       return;
     }
     const route = this.host.route(slot);
     if ((route.state & MIGRATING) === 0 || route.method !== FORWARD_SEMI_ASYNC || route.from === null) {
       // The slot changed meanwhile (it cannot while counts are up, but be safe): release all.
-      this.lanes.delete(slot);
+      this.lanes.delete(slot, client);
       for (let r: Req | undefined = next; r !== undefined; r = lane.shift()) {
         if (r.counted) {
           r.counted = false;

@@ -13,9 +13,10 @@
 // command on the target then would act on a key that is not there. Such a request fails
 // instead (the dashboard's mover fixes Pika's record and moves the key; a retry succeeds).
 //
-// Order: the requests of a slot reach the target in the order they arrived, also when one of
-// them needs another round trip to the source (a retried move, the EXISTS check): each waits in
-// the slot's queue until those before it went on.
+// Order: a client's requests of a slot reach the target in the order they arrived, also when
+// one of them needs another round trip to the source (a retried move, the EXISTS check): each
+// waits in its client's queue of the slot until those before it went on. Other clients'
+// requests do not wait for it (client-lanes.ts).
 
 import type { Req } from "../request.js";
 import type { Route } from "../pool.js";
@@ -24,6 +25,7 @@ import {
   KeyMoves, commandKeys, errorText, failMigration, forwardKept, keyAt, splitAddr, type Forwarder, type MoveVerdict,
 } from "./forward.js";
 import type { MovedKeys } from "./moved-keys.js";
+import { ClientLanes, clientOf, type Client } from "./client-lanes.js";
 
 /** codis-proxy's bound of one SLOTSMGRTTAGONE on the source (ms). */
 export const TAGONE_TIMEOUT = "3000";
@@ -50,30 +52,32 @@ interface Item {
   ready: boolean;
   /** Set when it must fail. */
   error: string | null;
+  /** Its client (the queue it waits in). */
+  client: Client;
 }
 
 export class SyncForward implements Forwarder {
-  /** Requests of each slot between their first step and their forwarding, in arrival order. */
-  private readonly queues = new Map<number, Item[]>();
+  /** Requests of each client and slot between their first step and their forwarding, in arrival order. */
+  private readonly queues = new ClientLanes<Item[]>();
 
   /** verify: method 3, check on the source that the command's keys are gone (see above). */
   constructor(private readonly moved: MovedKeys, private readonly verify = false) {}
 
   start(req: Req, slot: number, route: Route): void {
     const keys = commandKeys(req, slot);
-    let q = this.queues.get(slot);
-    if (q === undefined && (keys.length === 0 || (!this.moved.busy(slot) && this.moved.allMoved(req, slot, route, keys)))) {
+    const client = clientOf(req);
+    let q = this.queues.get(slot, client);
+    if (q === undefined && (keys.length === 0 || this.moved.allMoved(req, slot, route, keys))) {
       forwardKept(req, route.master!, slot);
       return;
     }
     if (q === undefined) {
       q = [];
-      this.queues.set(slot, q);
+      this.queues.set(slot, client, q);
     }
-    const item: Item = { req, route, keys, seq: route.seq, tries: 0, ready: keys.length === 0, error: null };
+    const item: Item = { req, route, keys, seq: route.seq, tries: 0, ready: keys.length === 0, error: null, client };
     q.push(item);
-    this.moved.begin(slot);
-    if (item.ready) this.drain(slot);
+    if (item.ready) this.drain(slot, client);
     else this.move(item, slot);
   }
 
@@ -96,7 +100,7 @@ export class SyncForward implements Forwarder {
         return;
       }
       item.ready = true;
-      this.drain(slot);
+      this.drain(slot, item.client);
     });
     const conn = route.from!.conn(req.db, req.resp3, slot);
     for (const i of keys) conn.sendInternal(["SLOTSMGRTTAGONE", host, port, TAGONE_TIMEOUT, keyAt(req, i)], moves.cb, slot);
@@ -114,17 +118,16 @@ export class SyncForward implements Forwarder {
           + "(Pika lost track of them, or they are in their last second of TTL, which Pika does not move; the dashboard moves them): try again";
       }
       item.ready = true;
-      this.drain(slot);
+      this.drain(slot, item.client);
     }, slot);
   }
 
-  /** Sends on (or fails) the slot's requests whose moves are done, stopping at the first that is not. */
-  private drain(slot: number): void {
-    const q = this.queues.get(slot);
+  /** Sends on (or fails) the client's requests of the slot whose moves are done, stopping at the first that is not. */
+  private drain(slot: number, client: Client): void {
+    const q = this.queues.get(slot, client);
     if (q === undefined) return;
     while (q.length !== 0 && q[0]!.ready) {
       const it = q.shift()!;
-      this.moved.end(slot);
       if (it.error !== null) {
         failMigration(it.req, it.route, slot, it.error);
       } else {
@@ -132,6 +135,6 @@ export class SyncForward implements Forwarder {
         forwardKept(it.req, it.route.master!, slot);
       }
     }
-    if (q.length === 0) this.queues.delete(slot);
+    if (q.length === 0) this.queues.delete(slot, client);
   }
 }
