@@ -10,6 +10,7 @@
 //    or null field is zero, an unknown field is ignored, and a field of the wrong JSON type fails
 //    the whole record (codis-admin does the same, so we must never write one).
 
+import type { PaceJson } from "./dashboard/pacer.js";
 import type { ProgressJson } from "./dashboard/progress.js";
 
 export const MAX_SLOT_NUM = 1024;
@@ -182,6 +183,8 @@ export interface ConfigJson {
   migration_timeout: string;
   /** slotway only (codis has no such key). */
   migration_max_keys_per_second?: number;
+  /** slotway only. */
+  migration_keep_client_ops_percent?: number;
   sentinel_client_timeout: string;
   sentinel_quorum: number;
   sentinel_parallel_syncs: number;
@@ -216,6 +219,8 @@ export interface Stats {
     stopped?: Record<string, string>;
     /** slotway: Pika 3.4 slot replication (dashboard/replication.ts). */
     replication?: ReplicationJson;
+    /** slotway: the movers' client-aware pace (dashboard/pacer.ts). */
+    pace?: PaceJson;
   };
   /** slotway: what each group server is (kind and version), keyed by address. */
   backends?: Record<string, BackendJson>;

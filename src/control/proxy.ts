@@ -17,6 +17,7 @@ import { PROXY_KEYS, type ProxyConfig } from "../core/config-schema.js";
 import { SLOT_COUNT } from "../core/slot.js";
 import { lockReport, lockMetrics } from "./lock-report.js";
 import { SlotController } from "./slot-controller.js";
+import { SteadyOps } from "./steady-ops.js";
 import { WorkerSet } from "./worker-set.js";
 import { loadProxyConfig, planReload, mergeReload } from "./config.js";
 import { Router as HttpRouter, ApiError, Redirect, RawReply, apiCall, type ApiRequest } from "./http.js";
@@ -60,6 +61,7 @@ export class ProxyServer {
   private qps = 0;
   private lastOps = 0;
   private qpsTimer: NodeJS.Timeout | null = null;
+  private readonly steady = new SteadyOps();
   private readonly xauthValue: string;
   private readonly workerCount: number;
   private readonly jodis: Jodis | null = null;
@@ -229,6 +231,7 @@ export class ProxyServer {
       const total = s.reduce((n, w) => n + w.opsTotal, 0);
       this.qps = Math.max(0, total - this.lastOps);
       this.lastOps = total;
+      this.steady.sample(total, performance.now(), this.slots.busySince());
     } catch {
       // a slow worker: keep the previous figure
     }
@@ -442,6 +445,8 @@ export class ProxyServer {
         locked_slots: lockReport(this.slots.lockedSlots(), per),
         protocol_errors: sum((w) => w.protocolErrors),
         slots_online: this.slots.onlineCount(),
+        // ops/s while no slot migrates: what the dashboard's migration pace compares with.
+        steady_ops: this.steady.opsPerSec,
       },
     };
     if (flags & 4) {

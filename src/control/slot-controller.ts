@@ -39,6 +39,10 @@ export class SlotController {
   /** Per slot: the lock was logged as stuck (so it is logged once, and its end too). */
   private readonly lockReported = new Uint8Array(SLOT_COUNT);
   private watchTimer: NodeJS.Timeout | null = null;
+  /** Slots that are locked or migrating now. */
+  private readonly busy = new Set<number>();
+  /** When a slot last stopped being locked or migrating (performance clock). */
+  private busyEndedAt = -Infinity;
 
   constructor(
     workerCount: number,
@@ -98,6 +102,14 @@ export class SlotController {
     log.warn(`slot-[${slotList(stuck)}] locked for ${(oldest / 1000).toFixed(1)} s: the dashboard has not pushed the migration step after \`prepared\` (is it running?); ` +
       (bound > 0 ? `requests of ${stuck.length === 1 ? "this slot" : "these slots"} fail after slot_lock_wait_timeout = ${bound} ms, ` : "requests wait (slot_lock_wait_timeout = 0), ") +
       "and the slot stays locked until the dashboard's next step");
+  }
+
+  /**
+   * When a slot last was locked or migrating (performance clock): Infinity while one is,
+   * -Infinity if none ever was (the proxy's steady ops, steady-ops.ts).
+   */
+  busySince(): number {
+    return this.busy.size ? Infinity : this.busyEndedAt;
   }
 
   /** Slots with a backend. */
@@ -181,6 +193,8 @@ export class SlotController {
     const unlocked: string[] = [];
     slots.forEach((s, i) => {
       table.write(s.id, records[i]!);
+      if (s.locked || s.migrate_from !== "") this.busy.add(s.id);
+      else if (this.busy.delete(s.id)) this.busyEndedAt = now;
       if (s.locked) {
         if (this.lockedSince[s.id] === 0) this.lockedSince[s.id] = now;
       } else if (this.lockedSince[s.id] !== 0) {

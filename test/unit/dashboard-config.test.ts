@@ -89,7 +89,7 @@ describe("dashboard.toml", () => {
     expect(Object.keys(j)).toEqual([
       "coordinator_name", "coordinator_addr", "coordinator_auth", "admin_addr", "product_name", "migration_method",
       "migration_parallel_slots", "migration_async_maxbulks", "migration_async_maxbytes", "migration_async_numkeys",
-      "migration_timeout", "migration_max_keys_per_second", "sentinel_client_timeout", "sentinel_quorum", "sentinel_parallel_syncs", "sentinel_down_after",
+      "migration_timeout", "migration_max_keys_per_second", "migration_keep_client_ops_percent", "sentinel_client_timeout", "sentinel_quorum", "sentinel_parallel_syncs", "sentinel_down_after",
       "sentinel_failover_timeout", "sentinel_notification_script", "sentinel_client_reconfig_script",
       // slotway's own keys after codis's
       "pika_replication_timeout", "pika_replication_lock_lag", "pika_replication_lock_timeout",

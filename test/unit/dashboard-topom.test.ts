@@ -569,6 +569,8 @@ describe("slots: assign, actions, rebalance, overview", () => {
       interval: 0, disabled: false, executor: 0, progress: {
         status: "", slots_left: 0, slots_done: 0, keys_moved: 0, keys_per_sec: 0, slots_per_sec: 0, eta_secs: 0, run_started: 0, run_secs: 0, running: false,
       },
+      // slotway's pace of the movers (src/control/dashboard/pacer.ts): no baseline yet, no limit.
+      pace: { keep_percent: 85, baseline_ops: 0, share: -1, keys_per_sec_limit: -1, probing: false },
     });
     expect(o.stats!.group).toEqual({ models: [], stats: {} });
     expect(o.stats!.proxy).toEqual({ models: [], stats: {} });

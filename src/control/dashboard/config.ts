@@ -1,5 +1,6 @@
 // The dashboard's configuration: the keys of codis's dashboard.toml with codis's defaults and
-// units, plus slotway's `migration_method = "redis"` and `migration_max_keys_per_second`. One table describes every key; parsing,
+// units, plus slotway's `migration_method = "redis"`, `migration_max_keys_per_second` and
+// `migration_keep_client_ops_percent`. One table describes every key; parsing,
 // defaults, validation and the JSON shown in the overview all come from it.
 import { readFileSync } from "node:fs";
 import { parse as parseToml, TomlError } from "smol-toml";
@@ -26,6 +27,8 @@ export interface DashboardConfig {
   migration_timeout: number;
   /** slotway: keys the bulk mover moves per second at most; 0 = as fast as it can */
   migration_max_keys_per_second: number;
+  /** slotway: percent of their ops/s before the move that clients keep while slots move (dashboard/pacer.ts); 0 = off */
+  migration_keep_client_ops_percent: number;
   /** ms */
   sentinel_client_timeout: number;
   sentinel_quorum: number;
@@ -101,6 +104,11 @@ export const CONFIG_KEYS: readonly KeySpec[] = [
     key: "migration_max_keys_per_second", kind: "int", def: 0,
     doc: "slotway: most keys the bulk mover moves per second, per pair of groups (0: no limit); lower it to trade migration speed for client latency",
     check: (v: number) => (v >= 0 ? undefined : "must be ≥ 0"),
+  },
+  {
+    key: "migration_keep_client_ops_percent", kind: "int", def: 85,
+    doc: "slotway: while slots move, the bulk movers slow down when the clients get less than this percent of the ops/s they got before (the proxies' counts); 0: movers at full speed (or migration_max_keys_per_second)",
+    check: (v: number) => (v >= 0 && v <= 100 ? undefined : "must be 0-100"),
   },
   { key: "sentinel_client_timeout", kind: "duration", def: "10s", doc: "sentinel client timeout", check: positive },
   { key: "sentinel_quorum", kind: "int", def: 2, doc: "sentinel quorum", check: positive },
@@ -222,6 +230,7 @@ export function configToJson(c: DashboardConfig): ConfigJson {
     migration_async_numkeys: c.migration_async_numkeys,
     migration_timeout: formatDuration(c.migration_timeout),
     migration_max_keys_per_second: c.migration_max_keys_per_second,
+    migration_keep_client_ops_percent: c.migration_keep_client_ops_percent,
     sentinel_client_timeout: formatDuration(c.sentinel_client_timeout),
     sentinel_quorum: c.sentinel_quorum,
     sentinel_parallel_syncs: c.sentinel_parallel_syncs,

@@ -41,6 +41,10 @@ export function dashboardMetrics(t: Topom): string {
   for (const m of topo.slots) if (m.action.state !== ActionState.Nothing) states.set(m.action.state, (states.get(m.action.state) ?? 0) + 1);
   metric("slotway_dashboard_slot_actions", "gauge", "Slots with a migration action, by state.", [...states].map(([s, n]) => [`{state="${s}"}`, n]));
   metric("slotway_dashboard_migrations_stopped", "gauge", "Migrations that stopped with the route left on the source (see the overview's slot_action.stopped).", [["", t.engine.stopped.size]]);
+  const pace = t.engine.pace.snapshot();
+  metric("slotway_dashboard_migration_pace_keys_per_second", "gauge", "Keys per second each bulk mover may move now (migration_keep_client_ops_percent); -1: no limit.", [["", pace.keys_per_sec_limit]]);
+  metric("slotway_dashboard_migration_client_share", "gauge", "While slots move: the clients' ops/s at the last poll as a share of their ops/s before (-1 when not moving).", [["", pace.share]]);
+  metric("slotway_dashboard_migration_baseline_ops", "gauge", "The clients' ops/s before the slots started moving, as the pace uses it (0: none measured).", [["", pace.baseline_ops]]);
   const l = t.replication.locks;
   metric("slotway_dashboard_pika_locks_total", "counter", "Pika 3.4 slots moved by replication (each locked once for the final catch-up).", [["", l.count]]);
   metric("slotway_dashboard_pika_lock_ms", "gauge", "Pika 3.4: how long a moved slot was locked in the proxies (last, max, avg).",

@@ -33,6 +33,7 @@ import type { Topology } from "./topology.js";
 import { clone } from "./topology.js";
 import { ActionState, isGroupPromoting, newSlotMapping, type SlotMapping } from "../models.js";
 import { sleep, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/mover.js";
+import { ClientPacer } from "./pacer.js";
 import { MigrationProgress } from "./progress.js";
 import { RoundClock } from "./round-clock.js";
 import { EarlyFinisher } from "./early-finish.js";
@@ -96,6 +97,8 @@ export class SlotActionEngine {
   executor = 0;
   /** Keys moved, slots done, rates (slotway's additions to slot_action.progress). */
   readonly progress = new MigrationProgress();
+  /** The movers' pace: slower when clients get less than migration_keep_client_ops_percent (pacer.ts). */
+  readonly pace: ClientPacer;
   /**
    * slotway: migrations that stopped with the route left on the source, and why (a pair of
    * servers no method can move between, a replication that broke or did not converge). The
@@ -112,6 +115,11 @@ export class SlotActionEngine {
     this.idleMs = opts.idleMs ?? 1000;
     this.retryMs = opts.retryMs ?? 5000;
     this.pausedPollMs = opts.pausedPollMs ?? 1000;
+    const c = host.config;
+    this.pace = new ClientPacer({
+      keep: c.migration_keep_client_ops_percent / 100, maxRate: c.migration_max_keys_per_second,
+      log: (msg) => host.log.info(msg),
+    });
   }
 
   /** Wakes the loop if it is waiting for work (new actions were created). */
@@ -304,6 +312,8 @@ export class SlotActionEngine {
       const method = this.host.moverMethod(job.from, job.to);
       const mover = this.host.moverFor(method);
       const c = this.host.config;
+      this.pace.configure(c.migration_keep_client_ops_percent / 100, c.migration_max_keys_per_second);
+      this.pace.begin();
       this.host.log.info(`slot-[${sidList(job.sids)}] moving ${job.from} → ${job.to} (${method})`);
       const topo = this.host.topology();
       const early = new EarlyFinisher((sids) => clock.time("push", () =>
@@ -319,7 +329,8 @@ export class SlotActionEngine {
           maxBulks: c.migration_async_maxbulks,
           maxBytes: c.migration_async_maxbytes,
           numKeys: c.migration_async_numkeys,
-          keysPerSecond: c.migration_max_keys_per_second,
+          keysPerSecond: () => this.pace.rate,
+          onMoved: (n) => this.pace.count(n),
           gate: () => this.gate(job, signal),
           onProgress: (sid, db, n, moved) => {
             this.status = `[OK] Slot[${pad4(sid)}]@DB[${db}]=${n}`;
@@ -367,6 +378,7 @@ export class SlotActionEngine {
       throw new Error(`group-[${job.fromGid}] or group-[${job.toGid}] changed master during the move; it starts over`);
     }
     if (this.interval > 0) await sleep(this.interval / 1000, signal);
+    await this.pace.ready(signal);
   }
 
   /**

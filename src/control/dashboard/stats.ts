@@ -42,6 +42,7 @@ export class StatsOps {
       executor: this.t.engine.executor,
     };
     if (this.t.engine.error !== "") slotAction.error = this.t.engine.error;
+    slotAction.pace = this.t.engine.pace.snapshot();
     if (this.t.engine.stopped.size) slotAction.stopped = Object.fromEntries([...this.t.engine.stopped].map(([sid, why]) => [String(sid), why]));
     const r = this.t.replication;
     if (r.phase.size || r.locks.count || this.t.pikaCleanup.list().length) {
@@ -130,6 +131,16 @@ export class StatsOps {
       this.t.proxies.reviveIfRestarted(p, st, askedAt);
     }));
     this.proxyStats = out;
+    // The movers' pace compares the clients' ops/s while slots move to before (pacer.ts).
+    const totals = new Map<string, number>();
+    let steady: number | undefined = 0;
+    for (const [token, st] of out) {
+      const total = st.stats?.ops?.total;
+      if (typeof total === "number" && Number.isFinite(total)) totals.set(token, total);
+      const s = (st.stats?.slotway as { steady_ops?: unknown } | undefined)?.steady_ops;
+      steady = typeof s === "number" && s > 0 && steady !== undefined ? steady + s : undefined;
+    }
+    this.t.engine.pace.observe(totals, this.t.topology().slots.some((m) => m.action.state !== ""), out.size ? steady : undefined);
   }
 
   async refreshServerStats(): Promise<void> {

@@ -38,10 +38,13 @@ export interface MoveOptions {
   /** Keys per bulk step (semi-async numkeys; keys per MIGRATE for the redis mover). */
   numKeys: number;
   /**
-   * Most keys moved per second (migration_max_keys_per_second); 0 or absent: no limit. A lower
-   * rate leaves the servers and proxies more room for clients and makes the move last longer.
+   * Most keys moved per second (migration_max_keys_per_second, or the dashboard's client-aware
+   * pace, dashboard/pacer.ts, read before every step); 0 or absent: no limit. A lower rate
+   * leaves the servers and proxies more room for clients and makes the move last longer.
    */
-  keysPerSecond?: number;
+  keysPerSecond?: number | (() => number);
+  /** Keys each bulk step moved, as it ends (the dashboard's pace measures the movers' rate). */
+  onMoved?: (n: number) => void;
   /**
    * Awaited before every bulk step; resolves when moving may go on. The dashboard uses it for
    * `slots/action/disabled`, the batch interval and group promotions.
@@ -71,23 +74,38 @@ export interface SlotMover {
  */
 export class Throttle {
   private next = 0;
+  private readonly rate: () => number;
 
-  constructor(private readonly perSecond: number) {}
+  /** perSecond: a fixed rate, or a function read before every step (a pace that changes). */
+  constructor(perSecond: number | (() => number), private readonly onMoved?: (n: number) => void) {
+    this.rate = typeof perSecond === "function" ? perSecond : () => perSecond;
+  }
+
+  /** The throttle of a bulk move with these options. */
+  static of(opts: Pick<MoveOptions, "keysPerSecond" | "onMoved">): Throttle {
+    return new Throttle(opts.keysPerSecond ?? 0, opts.onMoved);
+  }
 
   get limited(): boolean {
-    return this.perSecond > 0;
+    return this.rate() > 0;
   }
 
   /** The keys one step may move: numKeys, or a tenth of a second's worth when that is less. */
   stepKeys(numKeys: number): number {
-    return this.perSecond > 0 ? Math.max(1, Math.min(numKeys, Math.floor(this.perSecond / 10))) : numKeys;
+    const r = this.rate();
+    return r > 0 ? Math.max(1, Math.min(numKeys, Math.floor(r / 10))) : numKeys;
   }
 
   /** Called after a step that moved n keys; resolves when the next step may start. */
   async moved(n: number, signal?: AbortSignal): Promise<void> {
-    if (this.perSecond <= 0 || n <= 0) return;
+    if (n > 0) this.onMoved?.(n);
+    const r = this.rate();
+    if (r <= 0 || n <= 0) {
+      this.next = 0;
+      return;
+    }
     const now = performance.now();
-    this.next = Math.max(this.next, now) + (n * 1000) / this.perSecond;
+    this.next = Math.max(this.next, now) + (n * 1000) / r;
     const wait = this.next - now;
     if (wait > 1) await sleep(wait, signal);
   }

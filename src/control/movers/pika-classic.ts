@@ -30,7 +30,7 @@
 // whole pass is seen by it.
 import { crc32, slotOfKey } from "../../core/slot.js";
 import {
-  checkAborted, isUnknownCommand, passesUntilEmpty, replyInt, scanPass, splitAddr,
+  Throttle, checkAborted, isUnknownCommand, passesUntilEmpty, replyInt, scanPass, splitAddr,
   type MoveOptions, type RedisConn, type SlotMover,
 } from "./mover.js";
 
@@ -58,9 +58,10 @@ export class PikaClassicMover implements SlotMover {
     if (sids.length === 0) return;
     const target = splitAddr(to);
     const conn = await opts.connect(from, { password: opts.password, timeoutMs: opts.timeoutMs + 5000 });
+    const throttle = Throttle.of(opts);
     try {
       const dbs = await pikaDbs(conn);
-      await passesUntilEmpty(conn, dbs, sids, opts, false, (db, want) => this.pass(conn, db, want, target, opts, signal));
+      await passesUntilEmpty(conn, dbs, sids, opts, false, (db, want) => this.pass(conn, db, want, target, opts, throttle, signal));
     } finally {
       conn.close();
     }
@@ -69,12 +70,14 @@ export class PikaClassicMover implements SlotMover {
   /** One full SCAN pass; moves every key of `want` it meets. Returns the keys found per slot. */
   private pass(
     conn: RedisConn, db: number, want: ReadonlySet<number>, target: { host: string; port: number },
-    opts: MoveOptions, signal: AbortSignal,
+    opts: MoveOptions, throttle: Throttle, signal: AbortSignal,
   ): Promise<Map<number, number>> {
     return scanPass(conn, want, opts, signal, async (batch) => {
       for (let i = 0; i < batch.length; i += PIPELINE) {
         checkAborted(signal);
-        await Promise.all(batch.slice(i, i + PIPELINE).map((key) => this.moveKey(conn, db, key, target, opts)));
+        const keys = batch.slice(i, i + PIPELINE);
+        await Promise.all(keys.map((key) => this.moveKey(conn, db, key, target, opts)));
+        await throttle.moved(keys.length, signal);
       }
     }, isPikaInternalKey);
   }

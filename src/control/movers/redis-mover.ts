@@ -21,7 +21,7 @@ export class RedisMover implements SlotMover {
     if (sids.length === 0) return;
     const target = splitAddr(to);
     const conn = await opts.connect(from, { password: opts.password, timeoutMs: opts.timeoutMs + 5000 });
-    const throttle = new Throttle(opts.keysPerSecond ?? 0);
+    const throttle = Throttle.of(opts);
     try {
       const dbs = await keyspaceDbs(conn);
       await passesUntilEmpty(conn, dbs, sids, opts, true, (db, want) => this.pass(conn, db, want, target, opts, throttle, signal));
