@@ -37,6 +37,11 @@ export class RedisClient {
   private readonly waiting: Waiter[] = [];
   private head = 0;
   private failed: Error | null = null;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.sock.uncork();
+  };
 
   private constructor(private readonly sock: net.Socket, private readonly timeoutMs: number) {
     sock.on("data", (d: Buffer) => this.onData(d));
@@ -99,6 +104,12 @@ export class RedisClient {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting.push({ buffers, resolve, reject });
+      // Commands sent in one tick (a caller's pipeline) leave in one write.
+      if (!this.corked) {
+        this.corked = true;
+        this.sock.cork();
+        process.nextTick(this.uncork);
+      }
       this.sock.write(encodeCommand(args));
     });
   }
