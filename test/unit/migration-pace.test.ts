@@ -3,7 +3,7 @@
 // changes between steps, and migration_keep_client_ops_percent in dashboard.toml.
 import { describe, expect, it } from "vitest";
 import {
-  BASELINE_MIN_OPS, ClientPacer, MIN_RATE, START_RATE, STUCK_POLLS, UNLIMITED_ABOVE,
+  BASELINE_MIN_OPS, ClientPacer, MIN_RATE, MIN_ROUND_SLOTS, ROUND_SECONDS, START_RATE, STUCK_POLLS, UNLIMITED_ABOVE,
 } from "../../src/control/dashboard/pacer.js";
 import { SteadyOps } from "../../src/control/steady-ops.js";
 import { Throttle } from "../../src/control/movers/mover.js";
@@ -65,12 +65,12 @@ describe("ClientPacer", () => {
     expect(r.logs.some((l) => /clients keep 70% of 10000 ops\/s; movers at 175 keys\/s/.test(l))).toBe(true);
   });
 
-  it("never goes below MIN_RATE, and probes again when stuck there (the clients' demand changed)", () => {
+  it("never goes below MIN_RATE, and probes again when stuck there (the loss is not the movers')", () => {
     const r = rig();
     settle(r, 10_000);
     r.pacer.begin();
     r.poll(5_000, true);
-    for (let i = 0; i < 20; i++) r.poll(5_000, true, 100);
+    for (let i = 0; i < 20 && r.pacer.rate > MIN_RATE; i++) r.poll(5_000, true, 100);
     expect(r.pacer.rate).toBe(MIN_RATE);
     let polls = 0;
     while (!r.pacer.snapshot().probing && polls++ < 2 * STUCK_POLLS) r.poll(5_000, true, 100);
@@ -179,6 +179,22 @@ describe("ClientPacer", () => {
     const t0 = performance.now();
     await q.ready(new AbortController().signal);
     expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it("a paced run takes rounds of about ROUND_SECONDS of the mover's work; an unpaced one the full parallel", () => {
+    const r = rig();
+    settle(r, 10_000);
+    expect(r.pacer.roundSlots(100, 20)).toBe(100); // no run yet
+    r.pacer.begin();
+    expect(r.pacer.roundSlots(100, undefined)).toBe(100); // keys per slot not known yet
+    expect(r.pacer.roundSlots(100, 20)).toBe(Math.ceil((START_RATE * ROUND_SECONDS) / 20));
+    expect(r.pacer.roundSlots(100, 10_000)).toBe(MIN_ROUND_SLOTS);
+    expect(r.pacer.roundSlots(4, 10_000)).toBe(4);
+    expect(r.pacer.roundSlots(100, 1)).toBe(100);
+    const off = rig(0);
+    settle(off, 10_000);
+    off.pacer.begin();
+    expect(off.pacer.roundSlots(100, 20)).toBe(100);
   });
 
   it("a poll whose proxies changed measures nothing", () => {

@@ -21,8 +21,12 @@
 //   - polls in the first WARMUP_MS after the dashboard started do not count: its own start-up
 //     and the resync of every slot's state to the proxies disturb them.
 //   - below BASELINE_MIN_OPS the clients are too few to be starved by a mover: no limit.
-//   - a limit stuck at its minimum for STUCK_POLLS polls means the clients' demand may have
-//     changed since the baseline was taken: probe again.
+//   - a limit stuck at its minimum for STUCK_POLLS polls means the loss is not the movers': the
+//     clients' demand changed since the baseline was taken, or requests of slots in \`migrating\`
+//     cost more than the floor allows (semi-async runs a command on the source for each key the
+//     mover has not moved yet, so a slower mover makes that last longer). A probe measures what
+//     the clients get with the movers held; for the rest of the run that is the baseline, and
+//     the movers may take the floor's share of it.
 //
 // The movers read `rate` before every bulk step (movers/mover.ts Throttle), so a new limit takes
 // effect within one step. The pacer never stops a migration: its lowest limit is MIN_RATE keys/s
@@ -41,12 +45,15 @@ const PROBE_SAMPLES = 2;
 const PROBE_MAX_POLLS = 6;
 /** ms: the longest a probe holds the movers, whether or not the polls came. */
 const PROBE_MAX_MS = 8000;
-export const STUCK_POLLS = 20;
+export const STUCK_POLLS = 6;
 const CUT = 0.7;
 const GROW = 1.25;
 /** keys/s: where a run starts when the clients are many enough to be starved (slow start). */
 export const START_RATE = 250;
 const MARGIN = 0.05;
+/** A paced round holds about this many seconds of the mover's work (roundSlots). */
+export const ROUND_SECONDS = 3;
+export const MIN_ROUND_SLOTS = 8;
 /** A limit grown past this many keys/s is lifted (no mover gets near it). */
 export const UNLIMITED_ABOVE = 200_000;
 /** ms after the dashboard started in which polls do not move the limit (its own start-up and resync disturb them). */
@@ -136,6 +143,20 @@ export class ClientPacer {
     this.running = true;
     const base = this.baseline;
     if (base === undefined || base >= BASELINE_MIN_OPS) this.limit = Math.min(this.lastRunLimit, this.ceiling());
+  }
+
+  /**
+   * How many slots the next round may take (issue 8): while the movers are paced, a round's
+   * slots wait in \`migrating\` until the mover reaches them, and every client request of such a
+   * slot pays a move step on the source (the proxies move hot keys themselves). So a paced round
+   * takes about ROUND_SECONDS of the mover's work: rate × ROUND_SECONDS ÷ keys per slot, at least
+   * MIN_ROUND_SLOTS, at most \`parallel\` (migration_parallel_slots). Full parallel when not paced
+   * or when the keys per slot are not known yet.
+   */
+  roundSlots(parallel: number, keysPerSlot: number | undefined): number {
+    const rate = this.rate;
+    if (!this.running || rate === 0 || keysPerSlot === undefined || !(keysPerSlot > 0)) return parallel;
+    return Math.max(Math.min(MIN_ROUND_SLOTS, parallel), Math.min(parallel, Math.ceil((rate * ROUND_SECONDS) / keysPerSlot)));
   }
 
   /** A mover moved n keys. */
