@@ -26,7 +26,7 @@
 //     cost more than the floor allows (semi-async runs a command on the source for each key the
 //     mover has not moved yet, so a slower mover makes that last longer). A probe measures what
 //     the clients get with the movers held; for the rest of the run that is the baseline, and
-//     the movers may take the floor's share of it.
+//     the movers may take only PROBED_KEEP's share of it (5 %).
 //
 // The movers read `rate` before every bulk step (movers/mover.ts Throttle), so a new limit takes
 // effect within one step. The pacer never stops a migration: its lowest limit is MIN_RATE keys/s
@@ -51,6 +51,8 @@ const GROW = 1.25;
 /** keys/s: where a run starts when the clients are many enough to be starved (slow start). */
 export const START_RATE = 250;
 const MARGIN = 0.05;
+/** After a probe (this run): the share of the probe's figure the clients must keep. */
+export const PROBED_KEEP = 0.95;
 /** A paced round holds about this many seconds of the mover's work (roundSlots). */
 export const ROUND_SECONDS = 3;
 export const MIN_ROUND_SLOTS = 8;
@@ -248,14 +250,15 @@ export class ClientPacer {
     if (at - this.startedAt < WARMUP_MS) return;
     this.smoothed = this.smoothed < 0 ? this.share : (this.smoothed + this.share) / 2;
     const movedRate = moved / dt;
-    if (this.smoothed < this.keep) {
+    const keep = this.keepNow();
+    if (this.smoothed < keep) {
       const base = Number.isFinite(this.limit) ? this.limit : movedRate;
       if (base > 0) this.limit = Math.max(MIN_RATE, base * CUT);
-    } else if (this.smoothed >= this.keep + MARGIN && Number.isFinite(this.limit)) {
+    } else if (this.smoothed >= keep + MARGIN && Number.isFinite(this.limit)) {
       this.limit = this.limit * GROW > UNLIMITED_ABOVE ? Infinity : this.limit * GROW;
       this.limit = Math.min(this.limit, this.ceiling());
     }
-    this.stuck = this.limit <= MIN_RATE && this.smoothed < this.keep ? this.stuck + 1 : 0;
+    this.stuck = this.limit <= MIN_RATE && this.smoothed < keep ? this.stuck + 1 : 0;
     if (this.stuck >= STUCK_POLLS) this.startProbe(`clients kept ${pct(this.smoothed)} of ${Math.round(baseline)} ops/s at the lowest pace for ${STUCK_POLLS} polls`);
     else this.logChange(baseline);
   }
@@ -268,6 +271,15 @@ export class ClientPacer {
       keys_per_sec_limit: Number.isFinite(this.limit) ? Math.round(this.limit) : -1,
       probing: this.probing > 0,
     };
+  }
+
+  /**
+   * The share the clients must keep: the configured one, or, once a probe measured what they get
+   * with the movers held (this run), PROBED_KEEP of that: when requests of migrating slots
+   * already cost the clients more than the floor allows, the movers may add only a little on top.
+   */
+  private keepNow(): number {
+    return this.probeBase !== undefined ? Math.max(this.keep, PROBED_KEEP) : this.keep;
   }
 
   /** The clients' ops/s to compare with: a probe's (this run only), the proxies', or the idle polls'. */
