@@ -5,13 +5,9 @@
 // median. Each sample also records the process's CPU time: on an overloaded machine the wall
 // clock includes time spent descheduled, CPU time does not (but it does include GC threads).
 
-/** Median of the values (the mean of the middle two for an even count); NaN when empty. */
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const xs = [...values].sort((a, b) => a - b);
-  const mid = xs.length >> 1;
-  return xs.length % 2 === 1 ? xs[mid]! : (xs[mid - 1]! + xs[mid]!) / 2;
-}
+import { median } from "../../src/core/median.js";
+
+export { median };
 
 /** One candidate: `pass` does the whole unit of work once and returns a value to check. */
 export interface Candidate {

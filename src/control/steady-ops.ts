@@ -7,6 +7,8 @@
 // controller says when it last had one). The figure is the median of the last STEADY_SAMPLES
 // steady seconds; 0 until there is one.
 
+import { median } from "../core/median.js";
+
 const STEADY_SAMPLES = 5;
 
 export class SteadyOps {
@@ -27,9 +29,7 @@ export class SteadyOps {
     if (prevAt < 0 || total < prevTotal || now - prevAt < 200 || busySince >= prevAt) return;
     this.samples.push(((total - prevTotal) * 1000) / (now - prevAt));
     if (this.samples.length > STEADY_SAMPLES) this.samples.shift();
-    const s = [...this.samples].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    this.value = s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+    this.value = median(this.samples);
   }
 
   /** ops/s of the last steady seconds (rounded); 0 when none was seen yet. */

@@ -191,8 +191,7 @@ export class SlotActionEngine {
     const pending = this.disabled ? [] : topo.slots.filter((m) => m.action.state === ActionState.Pending).sort(byIndex);
     // A paced run takes smaller rounds (pacer.ts roundSlots); slots already in progress all stay.
     const parallel = Math.max(1, this.host.config.migration_parallel_slots);
-    const p = this.progress.snapshot(0);
-    const size = Math.max(Math.min(active.length, parallel), this.pace.roundSlots(parallel, p.slots_done >= 8 ? p.keys_moved / p.slots_done : undefined));
+    const size = Math.max(Math.min(active.length, parallel), this.pace.roundSlots(parallel, this.progress.keysPerSlot(8)));
     let batch = [...active, ...pending].slice(0, size).map((m) => m.id);
     if (batch.length === 0) return void this.progress.idle();
     const first = batch[0]!;

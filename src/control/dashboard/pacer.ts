@@ -36,6 +36,8 @@
 // a SCAN pass over keys of other slots are not slowed down. A backend moved by replication
 // (Pika 3.4) is not paced at all.
 
+import { median } from "../../core/median.js";
+
 /** keys/s: the lowest limit the pacer sets. */
 export const MIN_RATE = 100;
 /** ops/s: a baseline below this imposes no limit. */
@@ -343,12 +345,6 @@ export class ClientPacer {
   private describe(): string {
     return Number.isFinite(this.limit) ? `${Math.round(this.limit)} keys/s` : "full speed";
   }
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function pct(x: number): string {

@@ -71,6 +71,11 @@ export class MigrationProgress {
     this.samples = [];
   }
 
+  /** Keys the movers moved per slot they finished in this run; undefined before minSlots are done. */
+  keysPerSlot(minSlots: number): number | undefined {
+    return this.done.size >= minSlots ? this.keys / this.done.size : undefined;
+  }
+
   /** The counters, with slotsLeft taken from the topology by the caller. */
   snapshot(slotsLeft: number): ProgressJson {
     const now = this.now();

@@ -63,7 +63,9 @@ export class SemiAsyncForward implements Forwarder {
   private readonly lanes = new ClientLanes<ReqQueue>();
   /** Set while nextInLane runs, so a step that completes at once does not recurse. */
   private laneBusy = false;
-  private readonly laneKicks: { slot: number; client: Client }[] = [];
+  /** Lanes to advance: slot i's and client i's (two arrays, so a kick allocates nothing). */
+  private readonly kickSlots: number[] = [];
+  private readonly kickClients: Client[] = [];
 
   constructor(private readonly host: ForwardHost, private readonly moved: MovedKeys) {}
 
@@ -172,11 +174,12 @@ export class SemiAsyncForward implements Forwarder {
    * outermost loop, so a long lane never recurses.
    */
   private nextInLane(slot: number, req: Req): void {
-    this.laneKicks.push({ slot, client: clientOf(req) });
+    this.kickSlots.push(slot);
+    this.kickClients.push(clientOf(req));
     if (this.laneBusy) return;
     this.laneBusy = true;
     try {
-      for (let k = this.laneKicks.shift(); k !== undefined; k = this.laneKicks.shift()) this.advanceLane(k.slot, k.client);
+      while (this.kickSlots.length !== 0) this.advanceLane(this.kickSlots.shift()!, this.kickClients.shift()!);
     } finally {
       this.laneBusy = false;
     }
