@@ -16,6 +16,7 @@
 // whole-record replacement, so they never wait behind a slow push to a proxy.
 import { createHash } from "node:crypto";
 import dns from "node:dns";
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -27,6 +28,7 @@ import {
 import { describeBackend, probeBackend, type BackendInfo } from "../backends/kind.js";
 import { migrationPlan, moverFor, type MigrationPlan, type MoverMethod, type RedisConnector, type SlotMover } from "../movers/index.js";
 import { sleep } from "../movers/mover.js";
+import { SLOT_COUNT } from "../../core/slot.js";
 import { ProxyClient, type ProxyClientOptions } from "../proxy-client.js";
 import { topomPath } from "../store/layout.js";
 import type { Store } from "../store/store.js";
@@ -195,6 +197,9 @@ export class Topom implements ActionHost {
     this.online = true;
     this.log.warn(`dashboard online: product ${this.config.product_name}, admin ${this.model.admin_addr}`);
     const signal = this.stop.signal;
+    // Every loop, and every slot job of a round while it waits (a turn to replicate, a poll, the
+    // pace), listens on this signal: up to one per slot, beyond Node's leak warning at 10.
+    setMaxListeners(SLOT_COUNT + 64, signal);
     const every = this.opts.statsIntervalMs ?? 1000;
     this.loops = [
       this.loop(every, () => this.stats.refreshProxyStats(), signal),
