@@ -254,24 +254,29 @@ describe("Pika 3.4 sharding groups", () => {
 describe("Pika 3.4 sharding groups, driven by codis-admin 3.2.2 (the calls codis-fe makes)", () => {
   it("--slot-action --create-range moves slots by replication: every key readable on the target", async () => {
     const [a, b] = await Promise.all([startPika({ version: "3.4" }), startPika({ version: "3.4" })]);
-    const d = await startDashboard({ config: { pika_delslots_grace: "1s", migration_parallel_slots: 4 } });
+    // 16 slots in one round, 2 replicating at a time: the others wait their turn, each waiting on
+    // the dashboard's stop signal (Node warned of a leak past 10 listeners). The source copies stay
+    // (long grace): their removal is the first test's.
+    const d = await startDashboard({ config: { pika_delslots_grace: "10m", migration_parallel_slots: 16, pika_replication_parallel_slots: 2 } });
     for (const gid of [1, 2]) expect(await d.put(`/api/topom/group/create/{x}/${gid}`)).toBe("OK");
     expect(await d.put(`/api/topom/group/add/{x}/1/${a.addr}`)).toBe("OK");
     expect(await d.put(`/api/topom/group/add/{x}/2/${b.addr}`)).toBe("OK");
-    expect(await d.put("/api/topom/slots/assign/{x}", Array.from({ length: 8 }, (_, id) => ({ id, group_id: 1, action: {} })))).toBe("OK");
+    expect(await d.put("/api/topom/slots/assign/{x}", Array.from({ length: 20 }, (_, id) => ({ id, group_id: 1, action: {} })))).toBe("OK");
     const p = await addProxy(d);
     const c = client(p);
-    const keys = [0, 1, 2, 3, 4, 5, 6, 7].flatMap((s) => keysInSlot(s, 10, `adm${s}-`));
+    const keys = Array.from({ length: 20 }, (_, s) => keysInSlot(s, 10, `adm${s}-`)).flat();
     for (const k of keys) expect(await c.set(k, `v-${k}`)).toBe("OK");
-    const adm = await codisAdmin([`--dashboard=${d.addr}`, "--slot-action", "--create-range", "--beg=2", "--end=5", "--gid=2"]);
+    const adm = await codisAdmin([`--dashboard=${d.addr}`, "--slot-action", "--create-range", "--beg=2", "--end=17", "--gid=2"]);
     expect(adm.code, adm.stdout + adm.stderr).toBe(0);
-    await moved(d, [2, 3, 4, 5], 2);
+    const range = Array.from({ length: 16 }, (_, i) => i + 2);
+    await moved(d, range, 2, 60_000);
     for (const k of keys) expect(await c.get(k)).toBe(`v-${k}`);
     const moving = keysInSlot(3, 1, "adm3-")[0]!;
     expect(await b.call("GET", moving)).toBe(`v-${moving}`);
-    await until("the source copies removed", async () => !(await slotsOf(a)).has(3), 20_000, 200);
-    expect([...(await slotsOf(b)).keys()].sort((x, y) => x - y)).toEqual([2, 3, 4, 5]);
-  }, 90_000);
+    expect([...(await slotsOf(b)).keys()].sort((x, y) => x - y)).toEqual(range);
+    // Node prints its warnings (MaxListenersExceededWarning, ...) on the dashboard's stderr.
+    expect(d.output()).not.toMatch(/Warning/);
+  }, 120_000);
 });
 
 /** Slots the proxy holds locked (from its admin API). */
