@@ -9,13 +9,15 @@
 //   sync action (codis-fe "SYNC")      master: every slot becomes a master; replica: adds the
 //                                      slots the group owns and follows the master for them
 //   promotion                          the new master: every slot becomes a master
+//   every server-stats poll            a replica slot whose handshake Pika lost (lostHandshake)
+//                                      for HANDSHAKE_MS is started again, backing off
 //
 // A slot that goes offline or is assigned elsewhere by force keeps its copy on the old group:
 // only a finished migration removes it (pika-cleanup.ts).
 import { ApiError } from "../http.js";
-import { addMissingSlots, delSlots, slaveOf, slaveOfNoOne, slotInfo, slotList } from "../backends/pika-cluster.js";
+import { addMissingSlots, delSlots, slaveOf, slaveOfNoOne, slotInfo, slotList, type SlotReplState } from "../backends/pika-cluster.js";
 import { pikaSlotDiskBytes } from "../backends/kind.js";
-import { sameAddr } from "../movers/pika-replication.js";
+import { HANDSHAKE_MS, isFresh, lostHandshake, sameAddr } from "../movers/pika-replication.js";
 import type { RedisConn } from "../movers/mover.js";
 import { errText } from "./log.js";
 import { withConn } from "./redis-ops.js";
@@ -24,7 +26,13 @@ import type { Topom } from "./topom.js";
 /** Bound of one pkcluster command that adds or removes slots (ADDSLOTS_CHUNK of them). */
 const SLOW_MS = 60_000;
 
+/** A replica slot restarted n times in a row waits HANDSHAKE_MS × 2^n (at most this many ×). */
+const MAX_BACKOFF = 60;
+
 export class PikaGroupOps {
+  /** Replica slots that look like a lost handshake: "replica sid" → since when, restarts so far. */
+  private readonly stuck = new Map<string, { since: number; restarts: number }>();
+
   constructor(private readonly t: Topom) {}
 
   /** Whether the group's servers are Pika 3.4 sharding (probing those not known yet). */
@@ -135,6 +143,62 @@ export class PikaGroupOps {
     if (owned.length) await this.follow(addr, master, owned);
     this.t.log.warn(`sync-[${addr}] follows ${master} for ${owned.length} slots (${slotList(owned)})`);
     return true;
+  }
+
+  /**
+   * Replicas keep following: a slot of a group replica that follows the group master and whose
+   * handshake Pika lost (movers/pika-replication.ts) is started again after HANDSHAKE_MS, then
+   * after twice as long each time it stays so. Only slots the master holds (a `slotsslaveof no
+   * one` whose master lacks the slot may crash Pika 3.4's master). `infos`: each server's slots,
+   * as the stats poll just read them (a string when it could not).
+   */
+  async keepReplicasLinked(infos: ReadonlyMap<string, ReadonlyMap<number, SlotReplState> | string>): Promise<void> {
+    const now = performance.now();
+    const seen = new Set<string>();
+    const work: Promise<void>[] = [];
+    for (const g of this.t.topology().groups.values()) {
+      const master = g.servers[0]?.server;
+      const onMaster = master === undefined ? undefined : infos.get(master);
+      if (master === undefined || typeof onMaster !== "object") continue;
+      for (const { server } of g.servers.slice(1)) {
+        const onReplica = infos.get(server);
+        if (typeof onReplica !== "object") continue;
+        const due: SlotReplState[] = [];
+        for (const st of onReplica.values()) {
+          const their = onMaster.get(st.sid);
+          if (st.role !== "slave" || !sameAddr(st.master, master) || their === undefined) continue;
+          if (!lostHandshake(st.slaveStatus, their.slaves.find((x) => sameAddr(x.addr, server))?.status)) continue;
+          const key = `${server} ${st.sid}`;
+          seen.add(key);
+          const s = this.stuck.get(key) ?? { since: now, restarts: 0 };
+          this.stuck.set(key, s);
+          if (now - s.since < HANDSHAKE_MS * Math.min(2 ** s.restarts, MAX_BACKOFF)) continue;
+          s.since = now;
+          s.restarts++;
+          due.push(st);
+        }
+        if (due.length) work.push(this.restartLinks(server, master, due));
+      }
+    }
+    for (const k of this.stuck.keys()) if (!seen.has(k)) this.stuck.delete(k);
+    await Promise.all(work);
+  }
+
+  /** Starts the replica's link of these slots again: from its own position, or a full sync if fresh. */
+  private async restartLinks(replica: string, master: string, slots: readonly SlotReplState[]): Promise<void> {
+    const sids = slots.map((s) => s.sid);
+    const phases = [...new Set(slots.map((s) => s.slaveStatus))].join(", ");
+    this.t.log.warn(`sync-[${replica}] slots ${slotList(sids)} stay in an unfinished handshake with ${master} (${phases}) for ${HANDSHAKE_MS / 1000} s or more: starting them again`);
+    try {
+      await this.on(replica, async (c) => {
+        await slaveOfNoOne(c, sids);
+        // A fresh slot replays the master's binlog, which may lack its history (see follow).
+        await slaveOf(c, master, slots.filter(isFresh).map((s) => s.sid), true);
+        await slaveOf(c, master, slots.filter((s) => !isFresh(s)).map((s) => s.sid));
+      });
+    } catch (e) {
+      this.t.log.warn(`sync-[${replica}] restart of slots ${slotList(sids)}: ${errText(e)}`);
+    }
   }
 
   /** Promotion of a sharding server: every slot it holds becomes a master. */

@@ -37,7 +37,7 @@
 // again retries it.
 import { newSlotMapping, type SlotMapping, ActionState, isGroupPromoting } from "../models.js";
 import { addMissingSlots } from "../backends/pika-cluster.js";
-import { ConnPool, PikaSlotReplication, ReplicationStop, sameAddr, samePos, stalledFresh, type SyncView } from "../movers/pika-replication.js";
+import { ConnPool, HANDSHAKE_MS, lostHandshake, PikaSlotReplication, ReplicationStop, sameAddr, samePos, stalledFresh, type SyncView } from "../movers/pika-replication.js";
 import { checkAborted, sleep } from "../movers/mover.js";
 import { errText } from "./log.js";
 import { SlotStepError } from "./migration.js";
@@ -56,17 +56,6 @@ const RELINK_MS = 15_000;
 /** While locked, a target behind the source that makes no progress this long: unlock, restart the link. */
 const LOCK_STALL_MS = 2000;
 const RELINKS = 10;
-/**
- * A handshake Pika 3.4 lost, left this long, is started again (counted with RELINKS). A source
- * closes a target's whole replication connection (all its slots) when a binlog ack names a slot it
- * no longer lists the target for, as happens right after another slot of the pair detaches; a
- * handshake in flight on that connection is then lost for good: the target waits in kWaitReply
- * (its TrySync or DBSync request, or the reply, was lost), or says kConnected while the source
- * keeps it at SlaveNotSync (its first binlog request was lost). Seen for 20-60 s and more until a
- * restart; when nothing is lost both pass in milliseconds (the source answers both requests at
- * once, a full sync's own wait being kWaitDBSync).
- */
-const HANDSHAKE_MS = 5000;
 /**
  * A fresh target connected at binlog position 0 0 with the source listing it behind this long:
  * full sync. Not sooner: under the soak's load a fresh replay leaves 0 0 slowly (128 slots at
@@ -374,9 +363,8 @@ export class ReplicationFlow {
         if (stalledAt !== undefined) this.t.log.warn(`slot-[${sid}] ${target} left binlog position 0 0 after ${((performance.now() - stalledAt) / 1000).toFixed(1)} s at 0 0 with the source listing it behind (${view.phase})`);
         stalledAt = undefined;
       }
-      const lostHandshake = view.target.slaveStatus === "kWaitReply"
-        || (view.target.slaveStatus === "kConnected" && entry?.status === "SlaveNotSync");
-      if (!lostHandshake) handshakeSince = undefined;
+      const lost = lostHandshake(view.target.slaveStatus, entry?.status);
+      if (!lost) handshakeSince = undefined;
       else if (performance.now() - (handshakeSince ??= performance.now()) > HANDSHAKE_MS) {
         if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the handshake of slot ${sid} stays unfinished (${view.phase}) after ${RELINKS} restarts`);
         this.t.log.warn(`slot-[${sid}] replication handshake unfinished for ${HANDSHAKE_MS / 1000} s (${view.phase}): starting it again`);
@@ -384,7 +372,7 @@ export class ReplicationFlow {
         handshakeSince = undefined;
         linkedAt = performance.now();
       }
-      if ((view.connected && !lostHandshake) || syncing) linkedAt = performance.now();
+      if ((view.connected && !lost) || syncing) linkedAt = performance.now();
       else if (performance.now() - linkedAt > RELINK_MS) {
         if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the link of slot ${sid} stays down (${view.phase}) after ${RELINKS} restarts`);
         this.t.log.warn(`slot-[${sid}] replication link down for ${RELINK_MS / 1000} s (${view.phase}): starting it again`);

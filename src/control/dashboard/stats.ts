@@ -189,6 +189,7 @@ export class StatsOps {
     }));
     this.serverStats = out;
     this.pikaSlots = pika;
+    if (pika.size) await this.t.pikaGroups.keepReplicasLinked(pika);
   }
 
 

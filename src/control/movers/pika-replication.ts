@@ -204,6 +204,23 @@ export function isFresh(s: SlotReplState): boolean {
 }
 
 /**
+ * How long a replication handshake may look lost (lostHandshake) before the link is started over.
+ * A source closes a target's whole replication connection (all its slots) when a binlog ack names
+ * a slot it no longer lists the target for, as happens right after another slot of the pair
+ * detaches; a handshake in flight on that connection is then lost for good: the target waits in
+ * kWaitReply (its TrySync or DBSync request, or the reply, was lost), or says kConnected while the
+ * source keeps it at SlaveNotSync (its first binlog request was lost). Seen for 20-60 s and more
+ * until a restart; when nothing is lost both pass in milliseconds (the source answers both
+ * requests at once, a full sync's own wait being kWaitDBSync).
+ */
+export const HANDSHAKE_MS = 5000;
+
+/** The slave's status and the master's entry for it say the handshake stalls (HANDSHAKE_MS). */
+export function lostHandshake(slaveStatus: string | undefined, masterSays: string | undefined): boolean {
+  return slaveStatus === "kWaitReply" || (slaveStatus === "kConnected" && masterSays === "SlaveNotSync");
+}
+
+/**
  * A fresh slave that the master cannot feed from its binlog (the master's copy came by a full
  * sync): connected, still at 0 0, while the master lists it behind. Only a full sync helps.
  */
