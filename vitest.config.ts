@@ -8,5 +8,6 @@ export default defineConfig({
     // Integration files start real servers; two files at a time keep the 2-core machine responsive.
     maxWorkers: 2,
     pool: "forks",
+    globalSetup: ["test/harness/global-tmp.ts"],
   },
 });
