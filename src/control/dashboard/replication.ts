@@ -363,20 +363,18 @@ export class ReplicationFlow {
         if (stalledAt !== undefined) this.t.log.warn(`slot-[${sid}] ${target} left binlog position 0 0 after ${((performance.now() - stalledAt) / 1000).toFixed(1)} s at 0 0 with the source listing it behind (${view.phase})`);
         stalledAt = undefined;
       }
-      const lost = lostHandshake(view.target.slaveStatus, entry?.status);
-      if (!lost) handshakeSince = undefined;
-      else if (performance.now() - (handshakeSince ??= performance.now()) > HANDSHAKE_MS) {
-        if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the handshake of slot ${sid} stays unfinished (${view.phase}) after ${RELINKS} restarts`);
-        this.t.log.warn(`slot-[${sid}] replication handshake unfinished for ${HANDSHAKE_MS / 1000} s (${view.phase}): starting it again`);
+      // The link is started again (both counted in RELINKS) after a handshake Pika lost, or when it
+      // stays down while no full sync runs.
+      const now = performance.now();
+      handshakeSince = lostHandshake(view.target.slaveStatus, entry?.status) ? (handshakeSince ?? now) : undefined;
+      if (view.connected || syncing) linkedAt = now;
+      const restart = handshakeSince !== undefined && now - handshakeSince > HANDSHAKE_MS ? `handshake unfinished for ${HANDSHAKE_MS / 1000} s`
+        : now - linkedAt > RELINK_MS ? `link down for ${RELINK_MS / 1000} s` : undefined;
+      if (restart !== undefined) {
+        if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the link of slot ${sid} stays down (${restart}: ${view.phase}) after ${RELINKS} restarts`);
+        this.t.log.warn(`slot-[${sid}] replication ${restart} (${view.phase}): starting it again`);
         await repl.reattach(sid, source, target).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
         handshakeSince = undefined;
-        linkedAt = performance.now();
-      }
-      if ((view.connected && !lost) || syncing) linkedAt = performance.now();
-      else if (performance.now() - linkedAt > RELINK_MS) {
-        if (++reattached > RELINKS) throw new ReplicationStop(`sync broken: the link of slot ${sid} stays down (${view.phase}) after ${RELINKS} restarts`);
-        this.t.log.warn(`slot-[${sid}] replication link down for ${RELINK_MS / 1000} s (${view.phase}): starting it again`);
-        await repl.reattach(sid, source, target).catch((e) => this.t.log.warn(`slot-[${sid}] restart of the link: ${errText(e)}`));
         linkedAt = performance.now();
       }
       if (performance.now() - started > c.pika_replication_timeout) {
